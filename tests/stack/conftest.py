@@ -1,0 +1,48 @@
+"""One local stack per session (a running one is reused), CRDs installed, a namespace per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shardcast.devstack import stack
+from shardcast.devstack.kubectl import kubectl
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO / "crds"
+
+
+@pytest.fixture(scope="session")
+def endpoints() -> Iterator[stack.Endpoints]:
+    """Reuse a running stack as is; one this session started is stopped again at its end."""
+    already_running = all(stack.status().values())
+    result = stack.up()
+    os.environ["KUBECONFIG"] = str(result.kubeconfig)
+    yield result
+    if not already_running and not os.environ.get("SHARDCAST_KEEP_STACK"):
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(endpoints: stack.Endpoints) -> Path:
+    return endpoints.kubeconfig
+
+
+@pytest.fixture(scope="session")
+def crds(kubeconfig: Path) -> None:
+    kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
+            "crd/shards.shardcast.io", "crd/migrationpolicies.shardcast.io",
+            "crd/shardmigrations.shardcast.io")
+
+
+@pytest.fixture
+def namespace(kubeconfig: Path, crds: None) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kubectl(kubeconfig, "create", "namespace", name)
+    yield name
+    kubectl(kubeconfig, "delete", "namespace", name, "--wait=false")
