@@ -1,0 +1,40 @@
+"""Kubernetes-style conditions: one summary `Ready`, transition times that only move on change."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Status = Literal["True", "False", "Unknown"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    status: Status
+    reason: str  # CamelCase, machine-readable
+    message: str  # for humans: what is wrong and what to do
+    observed_generation: int
+
+    def to_dict(self, last_transition_time: str) -> dict[str, Any]:
+        return {"type": self.type, "status": self.status, "reason": self.reason,
+                "message": self.message, "observedGeneration": self.observed_generation,
+                "lastTransitionTime": last_transition_time}
+
+
+def merge(existing: Sequence[Mapping[str, Any]], new: Condition,
+          now: datetime.datetime) -> list[dict[str, Any]]:
+    """Replace the condition of `new.type`, keeping lastTransitionTime unless the status flips."""
+    previous = next((c for c in existing if c.get("type") == new.type), None)
+    if previous is not None and previous.get("status") == new.status:
+        since = str(previous.get("lastTransitionTime") or _rfc3339(now))
+    else:
+        since = _rfc3339(now)
+    others = [dict(c) for c in existing if c.get("type") != new.type]
+    return sorted([*others, new.to_dict(since)], key=lambda c: str(c["type"]))
+
+
+def _rfc3339(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

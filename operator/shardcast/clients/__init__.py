@@ -1,0 +1,1 @@
+"""The only I/O in shardcast: the Kubernetes API, Prometheus and etcd."""

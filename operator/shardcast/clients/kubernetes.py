@@ -1,0 +1,39 @@
+"""Kubernetes reads and writes beyond what kopf does itself (it patches status and posts Events).
+
+The official client is synchronous; calls run in a worker thread so kopf's event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import kubernetes
+from kubernetes.client.exceptions import ApiException
+
+from shardcast.api.shard import WorkloadState
+
+
+def configure() -> None:
+    """In a pod, the service account; elsewhere, the current kubeconfig (as kubectl would)."""
+    try:
+        kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubernetes.config.ConfigException:
+        # The library reads $KUBECONFIG once at import; read it now, as kubectl does.
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=os.environ.get("KUBECONFIG"))
+
+
+async def read_statefulset(namespace: str, name: str) -> WorkloadState | None:
+    """Replica counts of a StatefulSet, or None if it does not exist."""
+    def read() -> WorkloadState | None:
+        try:
+            sts = kubernetes.client.AppsV1Api().read_namespaced_stateful_set(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return WorkloadState(replicas=int(sts.spec.replicas or 0),
+                             ready_replicas=int((sts.status and sts.status.ready_replicas) or 0))
+
+    return await asyncio.to_thread(read)

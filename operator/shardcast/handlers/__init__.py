@@ -1,0 +1,8 @@
+"""kopf handlers: thin glue that observes through `clients`, decides with pure code, patches status.
+
+Importing this package registers every handler (this is what `kopf run -m shardcast.handlers` does).
+"""
+
+from shardcast.handlers import migrations, policies, settings, shards
+
+__all__ = ["migrations", "policies", "settings", "shards"]

@@ -1,0 +1,14 @@
+"""Entry point behind `shardcast run`: the kopf operator with shardcast's handlers registered."""
+
+from __future__ import annotations
+
+import kopf
+
+import shardcast.handlers  # noqa: F401  (registers the handlers)
+
+
+def run_operator(namespaces: list[str], standalone: bool, liveness: str, verbose: bool) -> None:
+    if verbose:
+        kopf.configure(verbose=True)
+    kopf.run(standalone=standalone, namespaces=namespaces, clusterwide=not namespaces,
+             liveness_endpoint=liveness)
