@@ -31,6 +31,16 @@ def run(namespace: tuple[str, ...], standalone: bool, liveness: str, verbose: bo
                  verbose=verbose)
 
 
+@main.command()
+@click.option("--seconds", default=20.0, show_default=True,
+              help="How long the operator runs before the demo reports.")
+def demo(seconds: float) -> None:
+    """Bring up the local stack and run the operator on shards loaded by real traces."""
+    from shardcast.demo import run_demo
+
+    _or_exit(lambda: run_demo(seconds))
+
+
 @main.group()
 def devstack() -> None:
     """The local stack: kube-apiserver, controller-manager, scheduler, kwok, etcd, Prometheus."""
@@ -69,3 +79,7 @@ def _or_exit(action: Callable[[], object]) -> None:
     except StackError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -23,7 +23,8 @@ def get(kubeconfig: Path, namespace: str, ref: str) -> dict[str, Any]:
 
 
 def wait_for(kubeconfig: Path, namespace: str, ref: str,
-             predicate: Callable[[dict[str, Any]], bool], timeout_seconds: float = 60) -> dict[str, Any]:
+             predicate: Callable[[dict[str, Any]], bool],
+             timeout_seconds: float = 60) -> dict[str, Any]:
     """Poll until `predicate(object)` holds; on timeout fail with the last object seen."""
     deadline = time.monotonic() + timeout_seconds
     while True:
@@ -38,3 +39,13 @@ def wait_for(kubeconfig: Path, namespace: str, ref: str,
 
 def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
     return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
+
+
+def statefulset(name: str, replicas: int = 1) -> dict[str, Any]:
+    labels = {"app": name}
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
+            "spec": {"serviceName": name, "replicas": replicas,
+                     "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "kv",
+                                                           "image": "example.invalid/kv:1"}]}}}}

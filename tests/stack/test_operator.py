@@ -11,7 +11,7 @@ import pytest
 from kopf.testing import KopfRunner
 
 from shardcast.devstack.kubectl import kubectl
-from tests.stack.kube import apply, condition, wait_for
+from tests.stack.kube import apply, condition, statefulset, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +24,8 @@ def operator(kubeconfig: Path, crds: None) -> Iterator[KopfRunner]:
     assert runner.exception is None
 
 
-def statefulset(name: str, replicas: int = 1) -> dict[str, Any]:
-    labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
-            "spec": {"serviceName": name, "replicas": replicas,
-                     "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "kv",
-                                                           "image": "example.invalid/kv:1"}]}}}}
-
-
-def shard(name: str, workload: str, node: str, labels: dict[str, str] | None = None) -> dict[str, Any]:
+def shard(name: str, workload: str, node: str,
+          labels: dict[str, str] | None = None) -> dict[str, Any]:
     return {"apiVersion": "shardcast.io/v1alpha1", "kind": "Shard",
             "metadata": {"name": name, "labels": labels or {}},
             "spec": {"workload": {"name": workload}, "placement": {"node": node},

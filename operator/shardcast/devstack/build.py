@@ -37,21 +37,30 @@ class Binaries:
     helm: Path
 
 
+def binary_paths() -> Binaries:
+    """Where each pinned binary lives in the cache (whether or not it is built yet)."""
+    bin_dir = cache_dir() / "bin"
+    apiserver, controller_manager, scheduler = (
+        bin_dir / f"{name}-v{versions.KUBERNETES}" for name in KUBE_COMMANDS)
+    return Binaries(apiserver, controller_manager, scheduler,
+                    kwok=bin_dir / f"kwok-v{versions.KWOK}",
+                    helm=bin_dir / f"helm-v{versions.HELM}")
+
+
 def ensure_binaries(log: LogFn = print) -> Binaries:
     """Return the cached binaries, building whichever are missing."""
-    bin_dir = cache_dir() / "bin"
-    kube = {name: bin_dir / f"{name}-v{versions.KUBERNETES}" for name in KUBE_COMMANDS}
-    kwok = bin_dir / f"kwok-v{versions.KWOK}"
-    helm = bin_dir / f"helm-v{versions.HELM}"
+    paths = binary_paths()
+    kube = dict(zip(KUBE_COMMANDS, (paths.kube_apiserver, paths.kube_controller_manager,
+                                    paths.kube_scheduler), strict=True))
     if not all(path.exists() for path in kube.values()):
         _build_kubernetes(kube, log)
-    if not kwok.exists():
-        _go_install_module("sigs.k8s.io/kwok", versions.KWOK, "cmd/kwok", kwok, log)
-    if not helm.exists():
+    if not paths.kwok.exists():
+        _go_install_module("sigs.k8s.io/kwok", versions.KWOK, "cmd/kwok", paths.kwok, log)
+    if not paths.helm.exists():
         ldflags = f"-s -w -X helm.sh/helm/v3/internal/version.version=v{versions.HELM}"
-        _go_install_module("helm.sh/helm/v3", versions.HELM, "cmd/helm", helm, log, ldflags)
-    return Binaries(kube["kube-apiserver"], kube["kube-controller-manager"],
-                    kube["kube-scheduler"], kwok, helm)
+        _go_install_module("helm.sh/helm/v3", versions.HELM, "cmd/helm", paths.helm, log,
+                           ldflags)
+    return paths
 
 
 def _build_kubernetes(targets: dict[str, Path], log: LogFn) -> None:

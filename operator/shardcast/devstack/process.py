@@ -39,13 +39,15 @@ class Part:
 
 
 def running_pid(part: Part, state: Path) -> int | None:
-    """The part's pid if its process is alive (zombies count as dead)."""
+    """The part's pid if its own process is alive (zombies count as dead)."""
     try:
         pid = int(part.pid_path(state).read_text())
-        status = Path(f"/proc/{pid}/status").read_text()
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
     except (FileNotFoundError, ValueError):
         return None
-    return None if "\nState:\tZ" in status else pid
+    if command != part.argv[0]:  # a stale pid file whose number now belongs to someone else
+        return None
+    return pid if _alive(pid) else None
 
 
 def start(part: Part, state: Path) -> bool:

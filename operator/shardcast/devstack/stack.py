@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shardcast.devstack import packages, probes, process
-from shardcast.devstack.build import Binaries, LogFn, ensure_binaries
+from shardcast.devstack.build import Binaries, LogFn, binary_paths, ensure_binaries
 from shardcast.devstack.history import trace_series
 from shardcast.devstack.nodes import FAKE_NODES, apply_nodes, wait_nodes_ready
 from shardcast.devstack.paths import state_dir
@@ -75,7 +75,8 @@ def up(log: LogFn = print) -> Endpoints:
 def down(log: LogFn = print, wipe: bool = False) -> None:
     """Stop every part, dependants first. `wipe` also deletes data so the next start is clean."""
     state = state_dir()
-    for part in reversed(parts(state, Pki.at(state / "pki"), None, Endpoints.of(state))):
+    for part in reversed(parts(state, Pki.at(state / "pki"), binary_paths(),
+                               Endpoints.of(state))):
         if process.running_pid(part, state) is not None:
             process.stop(part, state)
             log(f"stopped {part.name}")
@@ -88,13 +89,11 @@ def status() -> dict[str, int | None]:
     """Pid of each part, or None where it is not running."""
     state = state_dir()
     return {part.name: process.running_pid(part, state)
-            for part in parts(state, Pki.at(state / "pki"), None, Endpoints.of(state))}
+            for part in parts(state, Pki.at(state / "pki"), binary_paths(), Endpoints.of(state))}
 
 
-def parts(state: Path, pki: Pki, binaries: Binaries | None, endpoints: Endpoints) -> list[Part]:
-    """Every part in start order; `binaries` may be None when only names and pids are needed."""
-    bins = binaries or Binaries(*(Path(name) for name in (
-        "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "helm")))
+def parts(state: Path, pki: Pki, bins: Binaries, endpoints: Endpoints) -> list[Part]:
+    """Every part in start order."""
     kubeconfig = str(endpoints.kubeconfig)
     return [
         _etcd_part("etcd-apiserver", state / "etcd-apiserver", API_ETCD_PORT,

@@ -1,0 +1,102 @@
+"""`shardcast demo`: the local stack, shardcast's API and operator, shards loaded by real traces.
+
+Each demo shard's utilization is a real trace backfilled into Prometheus; the operator runs
+against the real API server and reports every shard's status, next to the load Prometheus holds.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from shardcast.clients.prometheus import query_range
+from shardcast.devstack import stack
+from shardcast.devstack.history import TRACE_METRIC
+from shardcast.devstack.kubectl import kubectl
+from shardcast.devstack.nodes import FAKE_NODES
+from shardcast.devstack.prometheus import aligned_now
+
+NAMESPACE = "shardcast-demo"
+CRDS = Path(__file__).resolve().parents[2] / "crds"
+DEMO_TRACES = ("nab/ec2_cpu_utilization_5f5533", "nab/ec2_cpu_utilization_825cc2",
+               "nab/rds_cpu_utilization_cc0c53", "alibaba2018/cpu")
+DAY_SECONDS = 86_400
+STEP_SECONDS = 300
+
+
+def run_demo(operator_seconds: float = 20.0) -> None:
+    endpoints = stack.up()
+    kubeconfig = endpoints.kubeconfig
+    kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    kubectl(kubeconfig, "create", "namespace", NAMESPACE, check=False)
+    kubectl(kubeconfig, "-n", NAMESPACE, "apply", "-f", "-",
+            stdin="---\n".join(yaml.safe_dump(o) for o in _demo_objects()))
+    print(f"\nrunning the operator for {operator_seconds:.0f}s against {kubeconfig} ...")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "SHARDCAST_RESYNC_SECONDS": "5"}
+    operator = subprocess.Popen(
+        [sys.executable, "-m", "shardcast.cli", "run", "--standalone", "-n", NAMESPACE,
+         "--liveness=http://127.0.0.1:18080/healthz"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(operator_seconds)
+    finally:
+        operator.terminate()
+        _, errors = operator.communicate(timeout=30)
+    print(kubectl(kubeconfig, "-n", NAMESPACE, "get", "shards,migrationpolicies", "-o", "wide"))
+    if "Traceback" in errors:
+        print(errors[-3000:], file=sys.stderr)
+        raise SystemExit("the operator failed; its traceback is above")
+    _print_load(endpoints.prometheus_url)
+    print(f"\nexplore: export KUBECONFIG={kubeconfig}; kubectl -n {NAMESPACE} describe shards")
+
+
+def _demo_objects() -> list[dict[str, Any]]:
+    objects: list[dict[str, Any]] = [_statefulset()]
+    for i, trace in enumerate(DEMO_TRACES):
+        objects.append({
+            "apiVersion": "shardcast.io/v1alpha1", "kind": "Shard",
+            "metadata": {"name": f"kv-{i}", "labels": {"app": "kv"}},
+            "spec": {"workload": {"name": "kv"},
+                     "placement": {"node": FAKE_NODES[i % len(FAKE_NODES)].name,
+                                   "member": f"kv-{i}"},
+                     "sizeBytes": (i + 1) * 4 << 30,
+                     "metrics": {"cpu": {"query": _query(trace)}}}})
+    objects.append({
+        "apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
+        "metadata": {"name": "kv-cpu"},
+        "spec": {"mode": "dry-run", "shardSelector": {"matchLabels": {"app": "kv"}},
+                 "metric": {"type": "cpu"}}})
+    return objects
+
+
+def _statefulset() -> dict[str, Any]:
+    labels = {"app": "kv"}
+    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "kv"},
+            "spec": {"serviceName": "kv", "replicas": len(DEMO_TRACES),
+                     "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                         {"name": "kv", "image": "registry.example.com/kv:1"}]}}}}
+
+
+def _query(trace: str) -> str:
+    return f'{TRACE_METRIC}{{trace="{trace}"}}'
+
+
+def _print_load(prometheus_url: str) -> None:
+    end = aligned_now(STEP_SECONDS)
+    print(f"last 24h of each shard's load, from Prometheus ({prometheus_url}), real traces:")
+    print(f"  {'shard':6} {'trace':34} {'min':>8} {'mean':>8} {'max':>8} {'now':>8}")
+    for i, trace in enumerate(DEMO_TRACES):
+        values = query_range(prometheus_url, f"last_over_time({_query(trace)}[1h])",
+                             end - DAY_SECONDS, end, STEP_SECONDS)
+        values = values[np.isfinite(values)]
+        print(f"  kv-{i:<3} {trace:34} {values.min():8.1f} {values.mean():8.1f} "
+              f"{values.max():8.1f} {values[-1]:8.1f}")
