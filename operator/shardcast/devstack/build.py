@@ -68,7 +68,7 @@ def _build_kubernetes(targets: dict[str, Path], log: LogFn) -> None:
     work = cache_dir() / "build" / f"kubernetes-v{version}"
     work.mkdir(parents=True, exist_ok=True)
     log(f"building kube-apiserver, kube-controller-manager, kube-scheduler v{version} "
-        "from the Go module proxy (cold: ~15-30 min on 2 cores)")
+        "from the Go module proxy (a cold build takes several minutes)")
     _write_kubernetes_wrapper(work, version)
     minor = version.split(".")[1]
     build_date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

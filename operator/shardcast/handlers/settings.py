@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from typing import Any
 
 import kopf
@@ -29,5 +30,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = WATCH_CLIENT_TIMEOUT_SECONDS
     settings.watching.connect_timeout = 30
     settings.peering.name = "shardcast"
+    # Replicas of equal priority all pause (kopf cannot tell which should lead), so each replica
+    # draws its own: the highest one handles resources, the others stand by until it is gone.
+    settings.peering.priority = int(os.environ.get("SHARDCAST_PEERING_PRIORITY",
+                                                   random.randint(1, 1_000_000)))
     settings.posting.level = logging.INFO
     k8s.configure()
