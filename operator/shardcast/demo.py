@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,11 +19,11 @@ from shardcast.clients.prometheus import query_range
 from shardcast.devstack import stack
 from shardcast.devstack.history import TRACE_METRIC
 from shardcast.devstack.kubectl import kubectl
+from shardcast.devstack.manifests import install_crds, statefulset
 from shardcast.devstack.nodes import FAKE_NODES
 from shardcast.devstack.prometheus import aligned_now
 
 NAMESPACE = "shardcast-demo"
-CRDS = Path(__file__).resolve().parents[2] / "crds"
 DEMO_TRACES = ("nab/ec2_cpu_utilization_5f5533", "nab/ec2_cpu_utilization_825cc2",
                "nab/rds_cpu_utilization_cc0c53", "alibaba2018/cpu")
 DAY_SECONDS = 86_400
@@ -34,8 +33,7 @@ STEP_SECONDS = 300
 def run_demo(operator_seconds: float = 20.0) -> None:
     endpoints = stack.up()
     kubeconfig = endpoints.kubeconfig
-    kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    install_crds(kubeconfig)
     kubectl(kubeconfig, "create", "namespace", NAMESPACE, check=False)
     kubectl(kubeconfig, "-n", NAMESPACE, "apply", "-f", "-",
             stdin="---\n".join(yaml.safe_dump(o) for o in _demo_objects()))
@@ -59,7 +57,7 @@ def run_demo(operator_seconds: float = 20.0) -> None:
 
 
 def _demo_objects() -> list[dict[str, Any]]:
-    objects: list[dict[str, Any]] = [_statefulset()]
+    objects: list[dict[str, Any]] = [statefulset("kv", replicas=len(DEMO_TRACES))]
     for i, trace in enumerate(DEMO_TRACES):
         objects.append({
             "apiVersion": "shardcast.io/v1alpha1", "kind": "Shard",
@@ -75,15 +73,6 @@ def _demo_objects() -> list[dict[str, Any]]:
         "spec": {"mode": "dry-run", "shardSelector": {"matchLabels": {"app": "kv"}},
                  "metric": {"type": "cpu"}}})
     return objects
-
-
-def _statefulset() -> dict[str, Any]:
-    labels = {"app": "kv"}
-    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "kv"},
-            "spec": {"serviceName": "kv", "replicas": len(DEMO_TRACES),
-                     "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [
-                         {"name": "kv", "image": "registry.example.com/kv:1"}]}}}}
 
 
 def _query(trace: str) -> str:

@@ -11,9 +11,7 @@ import pytest
 
 from shardcast.devstack import stack
 from shardcast.devstack.kubectl import kubectl
-
-REPO = Path(__file__).resolve().parents[2]
-CRDS = REPO / "crds"
+from shardcast.devstack.manifests import install_crds
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +32,7 @@ def kubeconfig(endpoints: stack.Endpoints) -> Path:
 
 @pytest.fixture(scope="session")
 def crds(kubeconfig: Path) -> None:
-    kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-            "crd/shards.shardcast.io", "crd/migrationpolicies.shardcast.io",
-            "crd/shardmigrations.shardcast.io")
+    install_crds(kubeconfig)
 
 
 @pytest.fixture

@@ -39,13 +39,3 @@ def wait_for(kubeconfig: Path, namespace: str, ref: str,
 
 def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
     return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
-
-
-def statefulset(name: str, replicas: int = 1) -> dict[str, Any]:
-    labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
-            "spec": {"serviceName": name, "replicas": replicas,
-                     "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels},
-                                  "spec": {"containers": [{"name": "kv",
-                                                           "image": "example.invalid/kv:1"}]}}}}

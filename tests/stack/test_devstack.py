@@ -14,10 +14,11 @@ from prometheus_api_client import PrometheusConnect
 from shardcast.devstack import stack
 from shardcast.devstack.history import TRACE_METRIC
 from shardcast.devstack.kubectl import kubectl
+from shardcast.devstack.manifests import statefulset
 from shardcast.devstack.paths import state_dir
 from shardcast.devstack.prometheus import backfilled
 from shardcast.traces import TRACES, default_traces_dir, load_trace
-from tests.stack.kube import apply, get, statefulset, wait_for
+from tests.stack.kube import apply, get, wait_for
 
 
 def test_statefulset_pods_run_on_kwok_nodes(kubeconfig: Path, namespace: str) -> None:

@@ -11,7 +11,8 @@ import pytest
 from kopf.testing import KopfRunner
 
 from shardcast.devstack.kubectl import kubectl
-from tests.stack.kube import apply, condition, statefulset, wait_for
+from shardcast.devstack.manifests import statefulset
+from tests.stack.kube import apply, condition, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_policy_counts_the_shards_its_selector_picks(
 
 def test_migration_from_the_wrong_node_is_refused(
         operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
-    apply(kubeconfig, namespace, statefulset("kv"), shard("orders-0", "kv", "node-a"))
+    apply(kubeconfig, namespace, statefulset("kv", replicas=1), shard("orders-0", "kv", "node-a"))
     migration = {"apiVersion": "shardcast.io/v1alpha1", "kind": "ShardMigration",
                  "metadata": {"name": "m1"},
                  "spec": {"shard": "orders-0", "source": "node-b", "target": "node-c"}}

@@ -29,12 +29,13 @@ def merge(existing: Sequence[Mapping[str, Any]], new: Condition,
     """Replace the condition of `new.type`, keeping lastTransitionTime unless the status flips."""
     previous = next((c for c in existing if c.get("type") == new.type), None)
     if previous is not None and previous.get("status") == new.status:
-        since = str(previous.get("lastTransitionTime") or _rfc3339(now))
+        since = str(previous.get("lastTransitionTime") or rfc3339(now))
     else:
-        since = _rfc3339(now)
+        since = rfc3339(now)
     others = [dict(c) for c in existing if c.get("type") != new.type]
     return sorted([*others, new.to_dict(since)], key=lambda c: str(c["type"]))
 
 
-def _rfc3339(moment: datetime.datetime) -> str:
+def rfc3339(moment: datetime.datetime) -> str:
+    """The timestamp form the API server stores for `format: date-time` fields."""
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from shardcast.api import migration
+from shardcast.api.conditions import rfc3339
 from shardcast.api.kinds import GROUP, MIGRATIONS, SHARDS, VERSION
 from shardcast.handlers.status import write_status
 
@@ -27,7 +28,7 @@ def admit_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, names
     shard_nodes: kopf.Index[tuple[str | None, str], str] = kwargs["shard_nodes"]
     nodes = list(shard_nodes.get((namespace, spec["shard"]), []))
     started = (status.get("phaseTimes") or [{}])[0].get("startedAt") or \
-        datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        rfc3339(datetime.datetime.now(datetime.UTC))
     fields, ready = migration.observe(spec, body.metadata.get("generation", 0),
                                       nodes[0] if nodes else None, started)
     write_status(body, patch, fields, ready)

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from shardcast.api import policy
+from shardcast.api.conditions import rfc3339
 from shardcast.api.kinds import GROUP, POLICIES, SHARDS, VERSION
 from shardcast.handlers.settings import RESYNC_SECONDS
 from shardcast.handlers.status import write_status
@@ -31,7 +32,7 @@ def evaluate_policy(body: kopf.Body, spec: kopf.Spec, namespace: str | None, pat
     for entry in shard_labels.get(namespace, []):
         labels_by_shard.update(entry)
     selected = policy.selected_shards(spec.get("shardSelector"), labels_by_shard)
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = rfc3339(datetime.datetime.now(datetime.UTC))
     fields, ready = policy.observe(spec.get("mode", "propose-only"),
                                    body.metadata.get("generation", 0), selected, now)
     write_status(body, patch, fields, ready)
