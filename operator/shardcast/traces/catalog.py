@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,3 +50,33 @@ TRACES: tuple[TraceSpec, ...] = (
               "datacenter/google2019/instance_usage_grouped_300_seconds_month.csv",
               "avg_cpu", None),
 )
+
+
+def discover(traces_dir: Path) -> tuple[TraceSpec, ...]:
+    """The catalogued traces when `traces_dir` holds them, else every CSV below it: its `value`
+    column (or first numeric one) over its `timestamp` column, or without one, rows 300 s apart."""
+    known = tuple(spec for spec in TRACES if (traces_dir / spec.path).exists())
+    if known:
+        return known
+    specs = []
+    for path in sorted(traces_dir.rglob("*.csv")):
+        with path.open(newline="") as f:
+            header = next(csv.reader(f), [])
+            first = next(csv.reader(f), [])
+        clock = "timestamp" if "timestamp" in header else None
+        numeric = [name for name, cell in zip(header, first, strict=False)
+                   if name != clock and _number(cell)]
+        if not numeric:
+            continue
+        column = "value" if "value" in numeric else numeric[0]
+        relative = str(path.relative_to(traces_dir))
+        specs.append(TraceSpec(relative.removesuffix(".csv"), relative, column, clock))
+    return tuple(specs)
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

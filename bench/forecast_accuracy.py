@@ -1,0 +1,151 @@
+"""Forecast accuracy on real traces: MASE, sMAPE and 90%-interval coverage per model and for
+auto-selection, out of sample, against seasonal-naive.
+
+For each trace the last two days are held out. Models are fitted on up to 14 days before them
+(backtest window included), then forecast every 30 minutes across the held-out days with fixed
+parameters, as the operator does between refits. Horizons 5/15/60 min share one fit with a
+60-minute policy horizon; 6 h has its own fit with a 6-hour horizon.
+
+    python bench/forecast_accuracy.py [TRACES_DIR] [--stride-minutes 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from shardcast.forecast.bands import ErrorBands
+from shardcast.forecast.context import Context
+from shardcast.forecast.select import (
+    CANDIDATES,
+    REJECTIONS,
+    Backtest,
+    backtest,
+    backtest_origins,
+    best_of,
+)
+from shardcast.traces import default_traces_dir, discover, load_trace
+
+DAY_SECONDS = 86_400
+HISTORY_DAYS = 14
+TEST_DAYS = 2
+LEVEL = 0.9
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class Score:
+    mase: float
+    smape: float
+    coverage: float
+
+
+def score_trace(values: np.ndarray, step: int, horizon: int, report: list[int],
+                stride: int) -> dict[str, dict[int, Score]]:
+    """Scores per model (and auto) at each reported step ahead."""
+    period = DAY_SECONDS // step
+    test = min(TEST_DAYS * period, len(values) // 4)
+    start = max(0, len(values) - test - HISTORY_DAYS * period)
+    series = values[start:]
+    train_end = len(series) - test
+    context = Context(step, period, horizon, end_seconds=len(series) * step)
+    train_context = Context(step, period, horizon, end_seconds=train_end * step)
+    history = series[:train_end]
+    origins = backtest_origins(len(history), train_context, stride=3)
+    results = []
+    for candidate in CANDIDATES.values():
+        try:
+            results.append(backtest(candidate, history, train_context, origins))
+        except REJECTIONS as error:
+            print(f"  {candidate.name} rejected: {error}", file=sys.stderr)
+    scale = float(np.mean(np.abs(history[period:] - history[:-period])))
+    test_origins = np.arange(train_end - 1, len(series) - horizon, stride)
+    actual = series[test_origins[:, None] + np.arange(1, horizon + 1)[None, :]]
+    rejected = {h: Score(np.nan, np.nan, np.nan) for h in report}
+    scores = {name: rejected for name in CANDIDATES}
+    scores.update({r.model: _score(r, series, context, test_origins, actual, scale, report)
+                   for r in results})
+    scores[AUTO] = scores[best_of(results).model]
+    return scores
+
+
+def _score(result: Backtest, series: np.ndarray, context: Context, origins: np.ndarray,
+           actual: np.ndarray, scale: float, report: list[int]) -> dict[int, Score]:
+    predicted = result.fitted.predict(series, context, origins)
+    predicted = np.maximum(predicted, 0.0)
+    bands = ErrorBands.from_errors(result.errors[:, None, :], LEVEL)
+    lower = predicted + bands.lower[0]
+    upper = predicted + bands.upper[0]
+    error = np.abs(actual - predicted)
+    denominator = np.abs(actual) + np.abs(predicted)
+    smape = np.where(denominator > 0, 2 * error / np.where(denominator > 0, denominator, 1), 0)
+    inside = (actual >= lower) & (actual <= upper)
+    return {h: Score(float(error[:, h - 1].mean() / scale), float(100 * smape[:, h - 1].mean()),
+                     float(inside[:, h - 1].mean())) for h in report}
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("traces", nargs="?", type=Path, default=default_traces_dir())
+    parser.add_argument("--stride-minutes", type=int, default=30)
+    args = parser.parse_args(argv)
+    specs = discover(args.traces)
+    if not specs:
+        parser.error(f"no CSV traces under {args.traces}")
+    models = [*CANDIDATES, AUTO]
+    labels = {1: "5m", 3: "15m", 12: "60m", 72: "6h"}
+    table: dict[str, dict[str, dict[int, Score]]] = {}
+    began = time.perf_counter()
+    for spec in specs:
+        trace = load_trace(spec, args.traces)
+        step = trace.step_seconds
+        stride = max(1, args.stride_minutes * 60 // step)
+        hour = 3600 // step
+        short = score_trace(trace.values, step, hour, [1, 3, hour], stride)
+        long = score_trace(trace.values, step, 6 * hour, [6 * hour], stride)
+        table[spec.name] = {m: {**short[m], **long[m]} for m in models}
+        print(f"  scored {spec.name} ({time.perf_counter() - began:.0f}s)", file=sys.stderr)
+    _print(table, models, labels)
+    return 0
+
+
+def _print(table: dict[str, dict[str, dict[int, Score]]], models: list[str],
+           labels: dict[int, str]) -> None:
+    steps = [1, 3, 12, 72]
+    head = (f"{'trace':34} {'model':15} " + " ".join(f"MASE@{labels[h]:>4}" for h in steps)
+            + "  sMAPE@60m  cov90@60m  cov90@6h")
+    print(head)
+    print("-" * len(head))
+    for name, rows in table.items():
+        for model in models:
+            s = rows[model]
+            print(f"{name:34} {model:15} " + " ".join(f"{s[h].mase:9.3f}" for h in steps)
+                  + f"  {s[12].smape:9.1f}  {s[12].coverage:9.1%}  {s[72].coverage:8.1%}")
+    print()
+    naive = np.array([rows["seasonal-naive"][12].mase for rows in table.values()])
+    for model in models:
+        mase = np.array([rows[model][12].mase for rows in table.values()])
+        ratio = mase / naive
+        coverage = np.array([rows[model][12].coverage for rows in table.values()])
+        print(f"{model:15} mean MASE@60m {np.nanmean(mase):.3f}  vs seasonal-naive: mean ratio "
+              f"{np.nanmean(ratio):.3f}, worst {np.nanmax(ratio):.3f}  cov90@60m "
+              f"{np.nanmin(coverage):.1%}..{np.nanmax(coverage):.1%}  "
+              f"rejected on {int(np.isnan(mase).sum())} trace(s)")
+    auto = np.array([rows[AUTO][12].mase for rows in table.values()]) / naive
+    coverage = np.array([rows[AUTO][h].coverage for rows in table.values() for h in (12,)])
+    print(f"\ntarget auto MASE@60m >=15% below seasonal-naive on average: "
+          f"{1 - auto.mean():.1%} -> {'met' if auto.mean() <= 0.85 else 'NOT met'}")
+    print(f"target never >5% worse on any trace: worst {auto.max():.3f} -> "
+          f"{'met' if auto.max() <= 1.05 else 'NOT met'}")
+    print(f"target 90% interval covers 85-95% on every trace (auto, 60m): "
+          f"{coverage.min():.1%}..{coverage.max():.1%} -> "
+          f"{'met' if coverage.min() >= 0.85 and coverage.max() <= 0.95 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
