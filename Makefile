@@ -25,7 +25,7 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -m 'not stack'
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests
+	$(BIN)/ruff check operator tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

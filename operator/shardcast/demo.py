@@ -6,10 +6,12 @@ against the real API server and reports every shard's status, next to the load P
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,10 +19,11 @@ import yaml
 
 from shardcast.clients.prometheus import query_range
 from shardcast.devstack import stack
-from shardcast.devstack.history import TRACE_METRIC
+from shardcast.devstack.history import TRACE_METRIC, replay_query
 from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import install_crds, statefulset
 from shardcast.devstack.nodes import FAKE_NODES
+from shardcast.devstack.paths import state_dir
 from shardcast.devstack.prometheus import aligned_now
 
 NAMESPACE = "shardcast-demo"
@@ -36,9 +39,10 @@ def run_demo(operator_seconds: float = 20.0) -> None:
     install_crds(kubeconfig)
     kubectl(kubeconfig, "create", "namespace", NAMESPACE, check=False)
     kubectl(kubeconfig, "-n", NAMESPACE, "apply", "-f", "-",
-            stdin="---\n".join(yaml.safe_dump(o) for o in _demo_objects()))
+            stdin="---\n".join(yaml.safe_dump(o) for o in _demo_objects(state_dir())))
     print(f"\nrunning the operator for {operator_seconds:.0f}s against {kubeconfig} ...")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "SHARDCAST_RESYNC_SECONDS": "5"}
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "SHARDCAST_RESYNC_SECONDS": "5",
+           "SHARDCAST_PROMETHEUS_URL": endpoints.prometheus_url}
     operator = subprocess.Popen(
         [sys.executable, "-m", "shardcast.cli", "run", "--standalone", "-n", NAMESPACE,
          "--liveness=http://127.0.0.1:18080/healthz"], env=env,
@@ -53,10 +57,11 @@ def run_demo(operator_seconds: float = 20.0) -> None:
         print(errors[-3000:], file=sys.stderr)
         raise SystemExit("the operator failed; its traceback is above")
     _print_load(endpoints.prometheus_url)
+    _print_predictions(kubeconfig)
     print(f"\nexplore: export KUBECONFIG={kubeconfig}; kubectl -n {NAMESPACE} describe shards")
 
 
-def _demo_objects() -> list[dict[str, Any]]:
+def _demo_objects(state: Path) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = [statefulset("kv", replicas=len(DEMO_TRACES))]
     for i, trace in enumerate(DEMO_TRACES):
         objects.append({
@@ -66,17 +71,33 @@ def _demo_objects() -> list[dict[str, Any]]:
                      "placement": {"node": FAKE_NODES[i % len(FAKE_NODES)].name,
                                    "member": f"kv-{i}"},
                      "sizeBytes": (i + 1) * 4 << 30,
-                     "metrics": {"cpu": {"query": _query(trace)}}}})
+                     "metrics": {"cpu": {"query": replay_query(trace, state)}}}})
     objects.append({
         "apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
         "metadata": {"name": "kv-cpu"},
         "spec": {"mode": "dry-run", "shardSelector": {"matchLabels": {"app": "kv"}},
-                 "metric": {"type": "cpu"}}})
+                 "metric": {"type": "cpu"},
+                 "forecast": {"horizon": "1h", "historyWindow": "168h", "model": "auto"}}})
     return objects
 
 
 def _query(trace: str) -> str:
     return f'{TRACE_METRIC}{{trace="{trace}"}}'
+
+
+def _print_predictions(kubeconfig: Path) -> None:
+    shards = json.loads(kubectl(kubeconfig, "-n", NAMESPACE, "get", "shards", "-o", "json"))
+    print("\neach shard's forecast for the next hour, as the operator wrote it in status:")
+    print(f"  {'shard':6} {'model':15} {'MASE':>6} {'in 1h':>8} {'90% interval':>19} "
+          f"{'peak':>8}  peak at")
+    for item in shards["items"]:
+        p = item.get("status", {}).get("prediction")
+        if not p:
+            print(f"  {item['metadata']['name']:6} no forecast yet")
+            continue
+        print(f"  {item['metadata']['name']:6} {p['model']:15} {p.get('backtestMASE', 0):6.2f} "
+              f"{p['point']:8.1f} {p['lower']:8.1f} .. {p['upper']:7.1f} {p['peak']:8.1f}  "
+              f"{p['peakTime']}")
 
 
 def _print_load(prometheus_url: str) -> None:

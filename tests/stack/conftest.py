@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kopf.testing import KopfRunner
 
 from shardcast.devstack import stack
 from shardcast.devstack.kubectl import kubectl
@@ -41,3 +42,15 @@ def namespace(kubeconfig: Path, crds: None) -> Iterator[str]:
     kubectl(kubeconfig, "create", "namespace", name)
     yield name
     kubectl(kubeconfig, "delete", "namespace", name, "--wait=false")
+
+
+@pytest.fixture(scope="module")
+def operator(endpoints: stack.Endpoints, crds: None) -> Iterator[KopfRunner]:
+    """shardcast's handlers in kopf's test runner, against the stack's API server and Prometheus."""
+    os.environ["SHARDCAST_RESYNC_SECONDS"] = "2"  # read when the handlers module is imported
+    os.environ["SHARDCAST_PROMETHEUS_URL"] = endpoints.prometheus_url
+    args = ["run", "--all-namespaces", "--standalone", "-m", "shardcast.handlers"]
+    with KopfRunner(args, timeout=60) as runner:
+        yield runner
+    assert runner.exit_code == 0, runner.output
+    assert runner.exception is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from shardcast.api.conditions import Condition
@@ -15,18 +16,42 @@ def selected_shards(selector: Mapping[str, Any] | None,
     return sorted(name for name, labels in shard_labels.items() if matches(selector, labels))
 
 
-def observe(mode: str, generation: int, selected: list[str],
-            evaluated_at: str) -> tuple[dict[str, Any], Condition]:
-    """Status after one evaluation cycle. Forecasting and planning are not wired in yet, so the
-    policy says plainly that it selects shards but proposes no moves."""
-    why = ("no shard matches spec.shardSelector" if not selected else
-           "forecasting and move planning are not enabled in this shardcast version")
-    fields = {
+@dataclass(frozen=True)
+class ForecastOutcome:
+    """What one forecasting pass achieved: shards forecast, and why the others were not."""
+
+    forecast: int
+    failed: dict[str, str]
+
+
+def observe(mode: str, generation: int, selected: list[str], evaluated_at: str,
+            outcome: ForecastOutcome | None = None,
+            duration_seconds: float = 0.0) -> tuple[dict[str, Any], Condition]:
+    """Status after one evaluation cycle. Move planning is not wired in yet, so the policy says
+    plainly that it forecasts but proposes no moves."""
+    if not selected:
+        why = "no shard matches spec.shardSelector"
+    elif outcome is None:
+        why = "no Prometheus is configured (SHARDCAST_PROMETHEUS_URL), so nothing is forecast"
+    else:
+        why = "move planning is not enabled in this shardcast version"
+    fields: dict[str, Any] = {
         "observedGeneration": generation,
-        "lastEvaluation": {"time": evaluated_at, "shardsEvaluated": len(selected)},
+        "lastEvaluation": {"time": evaluated_at, "shardsEvaluated": len(selected),
+                           "durationSeconds": round(duration_seconds, 3)},
         "whyNothingMoved": why,
     }
-    reason = "Evaluated" if selected else "NoShardsSelected"
-    ready = Condition("Ready", "True", reason,
-                      f"mode {mode}: {len(selected)} shard(s) selected; {why}", generation)
-    return fields, ready
+    if not selected:
+        return fields, Condition("Ready", "True", "NoShardsSelected",
+                                 f"mode {mode}: 0 shard(s) selected; {why}", generation)
+    if outcome is not None and outcome.failed:
+        first = sorted(outcome.failed.items())[:3]
+        detail = "; ".join(f"{shard}: {reason}" for shard, reason in first)
+        return fields, Condition(
+            "Ready", "False", "ForecastFailed",
+            f"{len(outcome.failed)} of {len(selected)} shard(s) have no forecast, so none of "
+            f"them can move: {detail}"[:1024], generation)
+    forecast = f"{outcome.forecast} forecast; " if outcome is not None else ""
+    return fields, Condition("Ready", "True", "Evaluated",
+                             f"mode {mode}: {len(selected)} shard(s) selected; {forecast}{why}",
+                             generation)

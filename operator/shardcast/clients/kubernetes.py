@@ -37,3 +37,13 @@ async def read_statefulset(namespace: str, name: str) -> WorkloadState | None:
                              ready_replicas=int((sts.status and sts.status.ready_replicas) or 0))
 
     return await asyncio.to_thread(read)
+
+
+async def patch_status(group: str, version: str, plural: str, namespace: str, name: str,
+                       status: dict[str, object]) -> None:
+    """Merge-patch another object's status subresource (kopf patches only the handled one)."""
+    def patch() -> None:
+        kubernetes.client.CustomObjectsApi().patch_namespaced_custom_object_status(
+            group, version, namespace, plural, name, {"status": status})
+
+    await asyncio.to_thread(patch)

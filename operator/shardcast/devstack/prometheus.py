@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -21,24 +22,40 @@ from shardcast.devstack import packages, probes, process
 from shardcast.devstack.process import Part, StackError
 
 RETENTION = "120d"  # the longest trace spans 55 days; backfilled data ends at "now"
+MetricType = Literal["gauge", "counter"]
 CONFIG = "global:\n  scrape_interval: 15s\n  evaluation_interval: 15s\nscrape_configs: []\n"
 
 
 @dataclass(frozen=True)
 class Series:
-    """One backfilled time series: samples `step_seconds` apart ending at `end_seconds`."""
+    """One backfilled time series: samples `step_seconds` apart ending at `end_seconds`.
+
+    A NaN value is no sample at all, so gaps in `values` are real gaps in the TSDB (promtool would
+    store NaN as a sample, which Prometheus returns like any other value).
+    """
 
     metric: str
     labels: Mapping[str, str]
     values: np.ndarray
     step_seconds: int
     end_seconds: int
+    metric_type: MetricType = "gauge"
+
+    def __post_init__(self) -> None:
+        if self.metric_type == "counter" and not self.metric.endswith("_total"):
+            raise ValueError(f"counter {self.metric} must end in _total (OpenMetrics)")
+
+    @property
+    def family(self) -> str:
+        """The OpenMetrics family name: a counter's samples are `<family>_total`."""
+        return self.metric.removesuffix("_total") if self.metric_type == "counter" else self.metric
 
     def openmetrics_lines(self) -> Iterable[str]:
         labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(self.labels.items()))
         start = self.end_seconds - (len(self.values) - 1) * self.step_seconds
         for i, value in enumerate(self.values):
-            yield f"{self.metric}{{{labels}}} {float(value)!r} {start + i * self.step_seconds}"
+            if not np.isnan(value):
+                yield f"{self.metric}{{{labels}}} {float(value)!r} {start + i * self.step_seconds}"
 
 
 def prometheus_part(state: Path, port: int) -> Part:
@@ -67,10 +84,7 @@ def backfill(state: Path, part: Part, series: list[Series]) -> None:
     was_running = process.running_pid(part, state) is not None
     process.stop(part, state)
     with tempfile.NamedTemporaryFile("w", suffix=".om", delete=False) as f:
-        for s in series:
-            f.write(f"# TYPE {s.metric} gauge\n")
-            f.writelines(line + "\n" for line in s.openmetrics_lines())
-        f.write("# EOF\n")
+        f.writelines(line + "\n" for line in _openmetrics(series))
     data_dir(state).mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([packages.PROMTOOL, "tsdb", "create-blocks-from", "openmetrics",
                            f.name, str(data_dir(state))], capture_output=True, text=True)
@@ -86,6 +100,28 @@ def backfilled(state: Path) -> list[dict[str, object]]:
     """What has been backfilled so far: metric, labels, step, points and end time per series."""
     path = state / "prometheus" / "backfill.json"
     return list(json.loads(path.read_text())) if path.exists() else []
+
+
+def not_backfilled(state: Path, series: list[Series]) -> list[Series]:
+    """The series of `series` that no backfill has written yet (by metric name and labels)."""
+    done = {_identity(e["metric"], e["labels"]) for e in backfilled(state)}
+    return [s for s in series if _identity(s.metric, dict(s.labels)) not in done]
+
+
+def _identity(metric: object, labels: object) -> str:
+    return json.dumps([metric, labels], sort_keys=True)
+
+
+def _openmetrics(series: list[Series]) -> Iterable[str]:
+    """One `# TYPE` per family with all its series after it, as OpenMetrics wants."""
+    families: dict[str, list[Series]] = {}
+    for s in series:
+        families.setdefault(s.family, []).append(s)
+    for family, members in families.items():
+        yield f"# TYPE {family} {members[0].metric_type}"
+        for s in members:
+            yield from s.openmetrics_lines()
+    yield "# EOF"
 
 
 def _record(state: Path, series: list[Series]) -> None:

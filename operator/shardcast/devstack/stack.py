@@ -16,12 +16,12 @@ from pathlib import Path
 
 from shardcast.devstack import packages, probes, process
 from shardcast.devstack.build import Binaries, LogFn, binary_paths, ensure_binaries
-from shardcast.devstack.history import trace_series
+from shardcast.devstack.history import stack_series
 from shardcast.devstack.nodes import FAKE_NODES, apply_nodes, wait_nodes_ready
 from shardcast.devstack.paths import state_dir
 from shardcast.devstack.pki import Pki, ensure_pki
 from shardcast.devstack.process import Part
-from shardcast.devstack.prometheus import backfill, backfilled, prometheus_part
+from shardcast.devstack.prometheus import backfill, not_backfilled, prometheus_part
 
 API_PORT = 16443
 API_ETCD_PORT = 23790
@@ -58,9 +58,10 @@ def up(log: LogFn = print) -> Endpoints:
     endpoints = Endpoints.of(state)
     write_kubeconfig(endpoints.kubeconfig, pki)
     all_parts = parts(state, pki, binaries, endpoints)
-    if not backfilled(state):
-        log("backfilling Prometheus with the real traces")
-        backfill(state, all_parts[-1], trace_series())
+    # Only what is missing, so an existing stack picks up series added since it was made.
+    if missing := not_backfilled(state, stack_series()):
+        log(f"backfilling Prometheus with {len(missing)} series from the real traces")
+        backfill(state, all_parts[-1], missing)
     for part in all_parts:
         if process.start(part, state):
             log(f"started {part.name}")

@@ -72,7 +72,10 @@ def backtest(candidate: Candidate, history: np.ndarray, context: Context,
     train_context = replace(context, end_seconds=int(context.times(len(history))[origins[0]]))
     fitted = candidate.fit(train, train_context)
     predicted = fitted.predict(history, context, origins)
-    _check(candidate.name, predicted, history)
+    _check_bounded(candidate.name, predicted, history)
+    # A dip below zero after a burst is scored as zero, as production clips it; only a
+    # forecast that is far below zero at the moment it is made gets the model rejected.
+    predicted = np.maximum(predicted, 0.0)
     actual = history[origins[:, None] + np.arange(1, context.horizon_steps + 1)[None, :]]
     return Backtest(candidate.name, actual - predicted, fitted)
 
@@ -112,7 +115,11 @@ def forecast(selection: Selection, values: np.ndarray, context: Context) -> Fore
     (fixed parameters: the cheap update between refits). Scheduled events scale the result."""
     history = prepare(values, context.period_steps, context.horizon_steps)
     point = selection.fitted.predict(history, context, np.array([len(history) - 1]))[0]
-    _check(selection.model, point[None, :], history)
+    _check_bounded(selection.model, point, history)
+    floor = -0.5 * float(np.mean(history))
+    if np.min(point) < floor:
+        raise ForecastRejected(f"{selection.model}: forecast {np.min(point):.4g} is far below "
+                               "zero")
     point = np.maximum(point, 0.0)
     result = Forecast(selection.model, context.step_seconds, point,
                       np.maximum(point + selection.bands.lower[0], 0.0),
@@ -120,16 +127,13 @@ def forecast(selection: Selection, values: np.ndarray, context: Context) -> Fore
     return result.scaled(context.event_factors(context.future_times()))
 
 
-def _check(model: str, predicted: np.ndarray, history: np.ndarray) -> None:
+def _check_bounded(model: str, predicted: np.ndarray, history: np.ndarray) -> None:
     if not np.all(np.isfinite(predicted)):
         raise ForecastRejected(f"{model}: forecast is not finite")
     ceiling = ABSURD_FACTOR * max(float(np.max(np.abs(history))), 1e-9)
     if np.max(np.abs(predicted)) > ceiling:
         raise ForecastRejected(f"{model}: forecast {np.max(predicted):.4g} is absurd "
                                f"(over {ABSURD_FACTOR:g}x the largest value in the history)")
-    floor = -0.5 * float(np.mean(history))
-    if np.min(predicted) < floor:
-        raise ForecastRejected(f"{model}: forecast {np.min(predicted):.4g} is far below zero")
 
 
 def _naive_scale(history: np.ndarray, period: int) -> float:

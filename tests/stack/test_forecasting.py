@@ -1,0 +1,61 @@
+"""Forecasts end to end: real traces in the real Prometheus, the operator's policy pass, each
+Shard's status.prediction written through the real API server."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+from kopf.testing import KopfRunner
+
+from shardcast.devstack.history import replay_query
+from shardcast.devstack.paths import state_dir
+from shardcast.traces import TRACES, default_traces_dir, load_trace
+from tests.stack.kube import apply, condition, wait_for
+
+TRACE = "nab/ec2_cpu_utilization_825cc2"
+
+
+def shard(name: str, query: str) -> dict[str, Any]:
+    return {"apiVersion": "shardcast.io/v1alpha1", "kind": "Shard",
+            "metadata": {"name": name, "labels": {"app": "kv"}},
+            "spec": {"workload": {"name": "kv"}, "placement": {"node": "node-a"},
+                     "sizeBytes": 1 << 30, "metrics": {"cpu": {"query": query}}}}
+
+
+def policy(model: str) -> dict[str, Any]:
+    return {"apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
+            "metadata": {"name": "kv"},
+            "spec": {"mode": "dry-run", "shardSelector": {"matchLabels": {"app": "kv"}},
+                     "metric": {"type": "cpu"},
+                     "forecast": {"model": model, "horizon": "1h", "historyWindow": "168h",
+                                  "intervalLevel": 0.9}}}
+
+
+def test_a_real_trace_gets_a_forecast_and_a_missing_series_gets_none(
+        operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
+    apply(kubeconfig, namespace, shard("live", replay_query(TRACE, state_dir())),
+          shard("ghost", 'shardcast_trace_value{trace="no/such-trace"}'), policy("holt-winters"))
+    live = wait_for(kubeconfig, namespace, "shard/live",
+                    lambda o: "prediction" in o.get("status", {}), timeout_seconds=90)
+    prediction = live["status"]["prediction"]
+    assert prediction["model"] in {"holt-winters", "seasonal-naive"}
+    assert prediction["policy"] == "kv" and prediction["horizon"] == "1h"
+    assert 0 <= prediction["lower"] <= prediction["point"] <= prediction["upper"]
+    assert prediction["peak"] >= prediction["point"]
+    assert prediction["backtestMASE"] > 0
+    peak_at = datetime.datetime.fromisoformat(prediction["peakTime"].replace("Z", "+00:00"))
+    now = datetime.datetime.now(datetime.UTC)
+    assert now - datetime.timedelta(minutes=5) < peak_at <= now + datetime.timedelta(hours=1)
+    # The forecast stays within what this machine's CPU ever showed; the interval near it.
+    seen = load_trace(next(t for t in TRACES if t.name == TRACE), default_traces_dir()).values
+    assert seen.min() <= prediction["point"] <= seen.max()
+    assert prediction["upper"] < 1.5 * seen.max()
+
+    failed = wait_for(kubeconfig, namespace, "migrationpolicy/kv",
+                      lambda o: condition(o).get("reason") == "ForecastFailed")
+    assert "ghost" in condition(failed)["message"]
+    assert "1 of 2 shard(s) have no forecast" in condition(failed)["message"]
+    ghost = wait_for(kubeconfig, namespace, "shard/ghost", lambda o: bool(condition(o)))
+    assert "prediction" not in ghost.get("status", {})
