@@ -1,0 +1,50 @@
+"""Pure pieces between the cluster and the forecast: queries, durations, refit staggering."""
+
+from __future__ import annotations
+
+import pytest
+
+from shardcast.api import durations
+from shardcast.api.metrics import MetricNotConfigured, shard_query
+from shardcast.forecast.refits import due_refits
+
+
+def test_shard_query_uses_the_template_with_the_shards_labels() -> None:
+    spec = {"metrics": {"cpu": {"labels": {"shard": "orders-0", "app": 'we"b'}}}}
+    assert shard_query("orders-0", spec, {"type": "cpu"}) == (
+        'shardcast_shard_cpu_cores{app="we\\"b",shard="orders-0"}')
+
+
+def test_shard_query_defaults_to_the_shard_label_and_prefers_an_explicit_query() -> None:
+    assert shard_query("s1", {}, {"type": "io"}) == (
+        'shardcast_shard_io_bytes_per_second{shard="s1"}')
+    spec = {"metrics": {"memory": {"query": "sum(x)"}}}
+    assert shard_query("s1", spec, {"type": "memory"}) == "sum(x)"
+
+
+def test_custom_metrics_fill_the_policys_query() -> None:
+    metric = {"type": "custom", "query": "rate(requests_total{$labels}[5m])"}
+    assert shard_query("s1", {}, metric) == 'rate(requests_total{shard="s1"}[5m])'
+    with pytest.raises(MetricNotConfigured):
+        shard_query("s1", {}, {"type": "custom"})
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("5m", 300), ("1h30m", 5400), ("168h", 604800), ("1.5s", 1.5), ("250ms", 0.25)])
+def test_durations(text: str, expected: float) -> None:
+    assert durations.seconds(text) == expected
+
+
+def test_a_bad_duration_says_what_it_expected() -> None:
+    with pytest.raises(ValueError, match=r"expected e\.g\."):
+        durations.seconds("5 minutes")
+
+
+def test_new_shards_fit_at_once_and_refits_are_spread_over_the_interval() -> None:
+    fitted = {f"s{i}": 0.0 for i in range(120)} | {"new": None}
+    # Retrain hourly, evaluate every 30 s: each cycle owes 1/120 of the shards, so 2 of 121.
+    due = due_refits(fitted, now=3600.0, retrain_seconds=3600, cycle_seconds=30)
+    assert due[0] == "new"
+    assert len(due) == 2
+    assert due_refits(fitted | {"new": 3000.0}, now=3599.0, retrain_seconds=3600,
+                      cycle_seconds=30) == []
