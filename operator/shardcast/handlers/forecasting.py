@@ -79,6 +79,7 @@ async def forecast_shards(namespace: str, policy_name: str, spec: Mapping[str, A
                                                     settings.get("model", "auto"))
                 models[name] = ShardModel(selection, start, now)
             model = models[name].selection
+            model.interval.settle(history.values, start, step)
             try:
                 predicted = forecast(model, history.values, context)
             except ForecastRejected as error:
@@ -89,6 +90,8 @@ async def forecast_shards(namespace: str, policy_name: str, spec: Mapping[str, A
         except (MetricsUnavailable, InsufficientHistory, MetricNotConfigured) as error:
             result.failed[name] = str(error)
             continue
+        model.interval.expect(context.end_seconds + context.horizon_steps * step,
+                              float(predicted.lower[-1]), float(predicted.upper[-1]))
         status = prediction_status(
             predicted, policy=policy_name, metric=str(metric.get("type", "cpu")),
             horizon=horizon, end_seconds=context.end_seconds,
