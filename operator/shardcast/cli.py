@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -39,6 +40,47 @@ def demo(seconds: float) -> None:
     from shardcast.demo import run_demo
 
     _or_exit(lambda: run_demo(seconds))
+
+
+@main.command()
+@click.option("--trace", help="A bundled real trace, e.g. nab/Twitter_volume_AMZN.")
+@click.option("--csv", "csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CSV: timestamp,value or rows 300 s apart.")
+@click.option("--shard", help="A Shard in the cluster; its history comes from Prometheus.")
+@click.option("--namespace", "-n", default="default", show_default=True)
+@click.option("--policy", help="MigrationPolicy whose forecast settings apply (with --shard).")
+@click.option("--prometheus", envvar="SHARDCAST_PROMETHEUS_URL",
+              default="http://127.0.0.1:19090", show_default=True)
+@click.option("--model", default="auto", show_default=True,
+              type=click.Choice(["auto", "seasonal-naive", "holt-winters", "ets", "sarimax"]))
+@click.option("--horizon", default="1h", show_default=True)
+@click.option("--history", "history_window", default="168h", show_default=True)
+@click.option("--level", default=0.9, show_default=True, help="Prediction interval coverage.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also draw history, forecast and interval to this PNG.")
+def forecast(trace: str | None, csv_path: Path | None, shard: str | None, namespace: str,
+             policy: str | None, prometheus: str, model: str, horizon: str,
+             history_window: str, level: float, plot: Path | None) -> None:
+    """Forecast one series and explain the model choice (give --trace, --csv or --shard)."""
+    from shardcast import forecast_report as report
+
+    if sum(x is not None for x in (trace, csv_path, shard)) != 1:
+        raise click.UsageError("give exactly one of --trace, --csv or --shard")
+    settings = report.Settings(model, horizon, history_window, interval_level=level)
+    try:
+        if shard is not None:
+            history, settings = report.from_shard(namespace, shard, policy, prometheus, settings)
+        elif csv_path is not None:
+            history = report.from_csv(csv_path)
+        else:
+            history = report.from_trace(str(trace))
+        chosen, predicted, context = report.run(history, settings)
+    except (ValueError, RuntimeError) as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(report.describe(history, chosen, predicted, context))
+    if plot is not None:
+        report.plot(history, predicted, context, plot)
+        click.echo(f"plot     {plot}")
 
 
 @main.group()

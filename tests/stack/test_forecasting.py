@@ -7,8 +7,10 @@ import datetime
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner
 from kopf.testing import KopfRunner
 
+from shardcast.cli import main
 from shardcast.devstack.history import replay_query
 from shardcast.devstack.paths import state_dir
 from shardcast.traces import TRACES, default_traces_dir, load_trace
@@ -59,3 +61,15 @@ def test_a_real_trace_gets_a_forecast_and_a_missing_series_gets_none(
     assert "1 of 2 shard(s) have no forecast" in condition(failed)["message"]
     ghost = wait_for(kubeconfig, namespace, "shard/ghost", lambda o: bool(condition(o)))
     assert "prediction" not in ghost.get("status", {})
+
+
+def test_the_forecast_command_reads_a_shard_like_the_operator(
+        kubeconfig: Path, namespace: str, crds: None) -> None:
+    apply(kubeconfig, namespace, shard("live", replay_query(TRACE, state_dir())), policy("auto"))
+    result = CliRunner().invoke(main, ["forecast", "--shard", "live", "-n", namespace,
+                                       "--policy", "kv"])
+    assert result.exit_code == 0, result.output
+    assert f"{namespace}/live: shardcast_trace_value" in result.output
+    for model in ("seasonal-naive", "holt-winters", "ets", "sarimax"):
+        assert f"  {model}" in result.output  # auto backtested every candidate
+    assert "1h" in result.output

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any, cast
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from shardcast.api.kinds import GROUP, VERSION
 from shardcast.api.shard import WorkloadState
 
 
@@ -47,3 +49,11 @@ async def patch_status(group: str, version: str, plural: str, namespace: str, na
             group, version, namespace, plural, name, {"status": status})
 
     await asyncio.to_thread(patch)
+
+
+def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any]:
+    """One shardcast object, synchronously (for the CLI, not for handlers)."""
+    configure()
+    found = kubernetes.client.CustomObjectsApi().get_namespaced_custom_object(
+        GROUP, VERSION, namespace, plural, name)
+    return cast(dict[str, Any], found)

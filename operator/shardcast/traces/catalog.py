@@ -58,20 +58,24 @@ def discover(traces_dir: Path) -> tuple[TraceSpec, ...]:
     known = tuple(spec for spec in TRACES if (traces_dir / spec.path).exists())
     if known:
         return known
-    specs = []
-    for path in sorted(traces_dir.rglob("*.csv")):
-        with path.open(newline="") as f:
-            header = next(csv.reader(f), [])
-            first = next(csv.reader(f), [])
-        clock = "timestamp" if "timestamp" in header else None
-        numeric = [name for name, cell in zip(header, first, strict=False)
-                   if name != clock and _number(cell)]
-        if not numeric:
-            continue
-        column = "value" if "value" in numeric else numeric[0]
-        relative = str(path.relative_to(traces_dir))
-        specs.append(TraceSpec(relative.removesuffix(".csv"), relative, column, clock))
-    return tuple(specs)
+    found = (csv_spec(path, traces_dir) for path in sorted(traces_dir.rglob("*.csv")))
+    return tuple(spec for spec in found if spec is not None)
+
+
+def csv_spec(path: Path, root: Path) -> TraceSpec | None:
+    """How to read one CSV: its `value` column (or first numeric one) over its `timestamp`
+    column, or without one, rows 300 s apart; None if no column is numeric."""
+    with path.open(newline="") as f:
+        rows = csv.reader(f)
+        header, first = next(rows, []), next(rows, [])
+    clock = "timestamp" if "timestamp" in header else None
+    numeric = [name for name, cell in zip(header, first, strict=False)
+               if name != clock and _number(cell)]
+    if not numeric:
+        return None
+    column = "value" if "value" in numeric else numeric[0]
+    relative = str(path.relative_to(root))
+    return TraceSpec(relative.removesuffix(".csv"), relative, column, clock)
 
 
 def _number(cell: str) -> bool:
