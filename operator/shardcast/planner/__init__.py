@@ -1,0 +1,1 @@
+"""Move planning: which shards to move where, and why, from forecasts of their load (pure)."""
