@@ -1,0 +1,168 @@
+"""The planner on hand-made clusters, and its invariants on random ones (hypothesis)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shardcast.planner.model import (
+    MoveRecord,
+    NodeView,
+    PlannerSettings,
+    ShardView,
+    Snapshot,
+)
+from shardcast.planner.plan import plan
+
+STEPS = 13  # now + one hour of 5-minute steps
+GIB = 2**30
+SETTINGS = PlannerSettings(threshold=0.8, hysteresis=0.05, bandwidth_bytes_per_second=GIB,
+                           trigger="point", min_relief=0.0)
+
+
+def flat(value: float) -> np.ndarray:
+    return np.full(STEPS, value)
+
+
+def rising(now: float, later: float, from_step: int = 6) -> np.ndarray:
+    series = flat(now)
+    series[from_step:] = later
+    return series
+
+
+def shard(name: str, node: str, load: np.ndarray, size_gib: float = 60) -> ShardView:
+    return ShardView(name, node, int(size_gib * GIB), load, load)
+
+
+def nodes(*names: str) -> tuple[NodeView, ...]:
+    return tuple(NodeView(n, 1.0) for n in names)
+
+
+def test_a_predicted_overload_moves_the_cheapest_shard_that_fixes_it_before_it_comes() -> None:
+    snapshot = Snapshot(0, nodes("a", "b", "c"), (
+        shard("hot", "a", rising(0.4, 0.6), size_gib=120),
+        shard("small", "a", rising(0.3, 0.35), size_gib=30),
+        shard("steady-b", "b", flat(0.5)), shard("steady-c", "c", flat(0.3))))
+    result = plan(snapshot, SETTINGS)
+    assert len(result.moves) == 1
+    move = result.moves[0]
+    # Moving "small" (0.35) leaves a at 0.6 <= 0.8: it fixes the overload and copies fastest.
+    assert (move.shard, move.source, move.target) == ("small", "a", "c")
+    assert move.cost.transfer_seconds == 30
+    assert "a projected to 95%" in move.reason and "in 30 min" in move.reason
+
+
+def test_a_spike_that_ends_before_the_copy_finishes_is_not_chased() -> None:
+    spike = flat(0.3)
+    spike[1:3] = 0.9  # ten minutes
+    snapshot = Snapshot(0, nodes("a", "b"), (shard("s", "a", spike, size_gib=900),
+                                              shard("t", "b", flat(0.1))))
+    result = plan(snapshot, SETTINGS)
+    assert result.moves == ()
+    assert any("over before a 900s copy would finish" in r for r in result.rejected)
+
+
+def test_no_room_anywhere_asks_for_more_replicas() -> None:
+    snapshot = Snapshot(0, nodes("a", "b"), (shard("x", "a", flat(0.95)),
+                                              shard("y", "b", flat(0.7))))
+    result = plan(snapshot, SETTINGS)
+    assert result.moves == ()
+    assert result.scale_out and "add replicas" in result.scale_out[0]
+
+
+def test_a_shard_in_its_cooldown_stays_and_never_returns_where_it_came_from() -> None:
+    recent = (MoveRecord("x", "b", "a", started_seconds=-600, finishes_seconds=-300),)
+    snapshot = Snapshot(0, nodes("a", "b", "c"), (
+        shard("x", "a", flat(0.5)), shard("y", "a", flat(0.4)), shard("z", "c", flat(0.7))),
+        moves=recent)
+    result = plan(snapshot, SETTINGS)
+    # a just received x: it is cooling down, so nothing leaves it yet.
+    assert result.moves == ()
+    assert any("within the cooldown" in r for r in result.rejected)
+    later = Snapshot(3_600, snapshot.nodes, snapshot.shards, moves=recent)
+    moved = plan(later, SETTINGS).moves
+    assert moved and all(not (m.shard == "x" and m.target == "b") for m in moved)
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> tuple[Snapshot, PlannerSettings]:
+    node_count = draw(st.integers(2, 6))
+    names = [f"n{i}" for i in range(node_count)]
+    capacities = draw(st.lists(st.floats(0.5, 4.0), min_size=node_count, max_size=node_count))
+    shards = []
+    for i in range(draw(st.integers(1, 14))):
+        level = draw(st.floats(0.0, 1.5))
+        growth = draw(st.floats(-0.5, 1.0))
+        load = np.maximum(level + growth * np.linspace(0, 1, STEPS), 0.0)
+        width = draw(st.floats(0.0, 0.5))
+        shards.append(ShardView(f"s{i}", draw(st.sampled_from(names)),
+                                draw(st.integers(1, 400)) * GIB, load, load + width,
+                                pinned=draw(st.booleans())))
+    moves = []
+    for started in draw(st.lists(st.integers(-7200, 0), max_size=3)):
+        moving = shards[draw(st.integers(0, len(shards) - 1))]
+        moves.append(MoveRecord(moving.name, moving.node, draw(st.sampled_from(names)),
+                                started, started + draw(st.integers(60, 3000))))
+    chosen = PlannerSettings(
+        threshold=draw(st.floats(0.5, 0.95)), hysteresis=draw(st.floats(0.0, 0.2)),
+        cooldown_seconds=draw(st.sampled_from([0.0, 600.0, 1800.0])),
+        bandwidth_bytes_per_second=GIB, trigger=draw(st.sampled_from(["point", "upper"])),
+        max_concurrent=draw(st.integers(1, 4)), max_per_node=draw(st.integers(1, 2)))
+    return Snapshot(0, tuple(NodeView(n, c) for n, c in zip(names, capacities, strict=True)),
+                    tuple(shards), tuple(moves)), chosen
+
+
+def landing_step(seconds: float, settings_: PlannerSettings) -> int:
+    return min(STEPS - 1, math.ceil(seconds / settings_.step_seconds))
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshots())
+def test_invariants(case: tuple[Snapshot, PlannerSettings]) -> None:
+    snapshot, chosen = case
+    result = plan(snapshot, chosen)
+    capacity = {n.name: n.capacity for n in snapshot.nodes}
+    load = {n.name: np.zeros(STEPS) for n in snapshot.nodes}
+    for s in snapshot.shards:
+        load[s.node] += s.load
+    by_name = {s.name: s for s in snapshot.shards}
+    in_flight = [m for m in snapshot.moves if m.finishes_seconds > snapshot.now_seconds]
+    # A move in flight loads its target with the copy, then with the shard once it lands.
+    for m in {m.shard: m for m in in_flight}.values():
+        lands = math.ceil((m.finishes_seconds - snapshot.now_seconds) / chosen.step_seconds)
+        arriving = by_name[m.shard].load.copy()
+        arriving[:lands] *= chosen.copy_load
+        load[m.target] += arriving
+    # Concurrency: global and per node, counting what already runs.
+    assert len(in_flight) + len(result.moves) <= max(chosen.max_concurrent, len(in_flight))
+    per_node: dict[str, int] = {}
+    for m in (*in_flight, *result.moves):
+        for n in (m.source, m.target):
+            per_node[n] = per_node.get(n, 0) + 1
+    for m in result.moves:
+        for n in (m.source, m.target):
+            assert per_node[n] <= max(chosen.max_per_node,
+                                      sum(1 for f in in_flight if n in (f.source, f.target)))
+    moved: set[str] = set()
+    for m in result.moves:
+        s = by_name[m.shard]
+        assert not s.pinned and m.shard not in moved and m.source == s.node != m.target
+        moved.add(m.shard)
+        # Cooldown: never a second move of a shard within it.
+        assert all(r.shard != m.shard
+                   or snapshot.now_seconds - r.started_seconds >= chosen.cooldown_seconds
+                   for r in snapshot.moves)
+        # Never a destination past capacity, nor past threshold - hysteresis at the point
+        # forecast, with everything planned so far landing on it (the copy's share of the
+        # load until the move lands, all of it afterwards).
+        arriving = s.load.copy()
+        arriving[:landing_step(s.size_bytes / chosen.bandwidth_bytes_per_second, chosen)] *= (
+            chosen.copy_load)
+        load[m.target] += arriving
+        assert load[m.target].max() <= (chosen.threshold - chosen.hysteresis) * capacity[
+            m.target] + 1e-9
+    # Deterministic: the same input gives the same plan.
+    assert plan(snapshot, chosen) == result
