@@ -20,6 +20,7 @@ import numpy as np
 from shardcast.planner.threshold import ThresholdBounds
 from shardcast.sim.compare import Compared, compare, standard_policies
 from shardcast.sim.engine import SimSettings
+from shardcast.sim.report import table
 from shardcast.sim.scenario import build
 from shardcast.traces import default_traces_dir, discover, load_trace
 
@@ -44,29 +45,10 @@ def main(argv: list[str]) -> int:
             runs = compare(scenario, settings, standard_policies(
                 scenario, settings, adaptive=ThresholdBounds()))
             summary.setdefault(title, []).append(runs)
-            _table(f"{title}, seed {seed}", runs)
+            print("\n" + table(f"{title}, seed {seed}", runs))
             print(f"  ({time.perf_counter() - began:.0f}s)", file=sys.stderr)
     _targets(summary)
     return 0
-
-
-def _table(title: str, runs: dict[str, Compared]) -> None:
-    reactive = runs["reactive"].score
-    oracle = runs["oracle"].score
-    print(f"\n{title}")
-    print(f"  {'policy':20} {'overload':>9} {'>thresh':>8} {'p99':>6} {'moves':>6} "
-          f"{'GiB':>8} {'flaps':>6} {'vs reactive':>12} {'vs oracle':>10}")
-    for name, run in runs.items():
-        s = run.score
-        print(f"  {name:20} {s.overload_node_minutes:9.0f} "
-              f"{s.above_threshold_node_minutes:8.0f} {s.p99_utilization:6.3f} {s.moves:6d} "
-              f"{s.moved_bytes / 2**30:8.0f} {s.flaps:6d} "
-              f"{_ratio(s.overload_node_minutes, reactive.overload_node_minutes):>12} "
-              f"{_ratio(s.overload_node_minutes, oracle.overload_node_minutes):>10}")
-
-
-def _ratio(value: float, base: float) -> str:
-    return f"{value / base:.2f}x" if base > 0 else "-"
 
 
 def _targets(summary: dict[str, list[dict[str, Compared]]]) -> None:

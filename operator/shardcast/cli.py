@@ -83,6 +83,30 @@ def forecast(trace: str | None, csv_path: Path | None, shard: str | None, namesp
         click.echo(f"plot     {plot}")
 
 
+@main.command()
+@click.option("--traces", "traces_dir", type=click.Path(exists=True, file_okay=False,
+                                                         path_type=Path),
+              help="Directory of CSV traces (default: the bundled real traces).")
+@click.option("--policy", "policy_file", type=click.Path(exists=True, dir_okay=False,
+                                                         path_type=Path),
+              help="A MigrationPolicy YAML whose threshold, limits and costs to replay.")
+@click.option("--nodes", default=8, show_default=True)
+@click.option("--shards", default=60, show_default=True)
+@click.option("--seed", default=1, show_default=True)
+@click.option("--spike", is_flag=True, help="Add an announced event: a fifth of the shards "
+              "at 2.5x for three hours.")
+@click.option("--days", default=14, show_default=True, help="Days replayed (4 are warm-up).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path),
+              help="Draw node utilization over time per policy, moves marked, to this PNG.")
+def simulate(traces_dir: Path | None, policy_file: Path | None, nodes: int, shards: int,
+             seed: int, spike: bool, days: int, plot: Path | None) -> None:
+    """Replay real traces on a simulated cluster under no-op, reactive, predictive and oracle
+    policies and two greedy reference rules; print what each achieved."""
+    from shardcast import simulate_command
+
+    simulate_command.run(traces_dir, policy_file, nodes, shards, seed, spike, days, plot)
+
+
 @main.group()
 def devstack() -> None:
     """The local stack: kube-apiserver, controller-manager, scheduler, kwok, etcd, Prometheus."""

@@ -74,6 +74,7 @@ class RunResult:
     moves: tuple[SimMove, ...]
     moved_bytes: int
     step_seconds: int
+    first_step: int  # the scenario step of utilization[:, 0]
 
 
 def run(scenario: Scenario, policy: Policy, settings: SimSettings,
@@ -95,4 +96,4 @@ def run(scenario: Scenario, policy: Policy, settings: SimSettings,
     moves = tuple(m for m in state.moves)
     return RunResult(policy.name, scenario.name, utilization, moves,
                      int(sum(int(scenario.sizes_bytes[m.shard]) for m in moves)),
-                     scenario.step_seconds)
+                     scenario.step_seconds, scenario.warmup_steps)

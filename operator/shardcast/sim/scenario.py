@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 DAY_STEPS = 288  # 5-minute steps
+MAX_SHARD_PEAK = 0.5
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def build(name: str, traces: list[np.ndarray], nodes: int, shards: int, seed: in
         # node. Bursts are kept but bounded at twice the trace's 99th percentile.
         typical = max(float(np.percentile(curve, 99)), 1e-12)
         loads[i] = np.minimum(curve / typical, 2.0) * rng.lognormal(0.0, 0.6)
-    loads *= utilization * nodes / loads.mean(axis=1).sum()
+    _scale(loads, utilization * nodes)
     event = None
     if spike:
         start = warmup_days * DAY_STEPS + int(rng.integers(DAY_STEPS, 3 * DAY_STEPS))
@@ -59,6 +60,16 @@ def build(name: str, traces: list[np.ndarray], nodes: int, shards: int, seed: in
     sizes = (rng.uniform(20, 200, size=shards) * 2**30).astype(np.int64)
     return Scenario(name, loads, sizes, _balanced(loads[:, :warmup_days * DAY_STEPS], nodes),
                     nodes, warmup_days * DAY_STEPS, spike=event)
+
+
+def _scale(loads: np.ndarray, total_mean: float) -> None:
+    """Scale to `total_mean` summed mean load, no shard peaking above MAX_SHARD_PEAK of a node:
+    a shard larger than a node cannot be balanced by moving it, only by splitting it."""
+    for _ in range(5):
+        loads *= total_mean / loads.mean(axis=1).sum()
+        peaks = loads.max(axis=1)
+        loads *= np.minimum(1.0, MAX_SHARD_PEAK / peaks)[:, None]
+    loads *= total_mean / loads.mean(axis=1).sum()
 
 
 def _balanced(history: np.ndarray, nodes: int) -> np.ndarray:
