@@ -18,29 +18,34 @@ def selected_shards(selector: Mapping[str, Any] | None,
 
 @dataclass(frozen=True)
 class ForecastOutcome:
-    """What one forecasting pass achieved: shards forecast, and why the others were not."""
+    """What one pass achieved: shards forecast, why the others were not, and what the planner
+    made of the forecasts (it runs only when every selected shard has one)."""
 
     forecast: int
     failed: dict[str, str]
+    why_nothing_moved: str | None = None
+    moves: int = 0
+    migrations_created: int = 0
 
 
 def observe(mode: str, generation: int, selected: list[str], evaluated_at: str,
             outcome: ForecastOutcome | None = None,
             duration_seconds: float = 0.0) -> tuple[dict[str, Any], Condition]:
-    """Status after one evaluation cycle. Move planning is not wired in yet, so the policy says
-    plainly that it forecasts but proposes no moves."""
+    """Status after one evaluation cycle, with a Ready condition that says what was done."""
     if not selected:
         why = "no shard matches spec.shardSelector"
     elif outcome is None:
         why = "no Prometheus is configured (SHARDCAST_PROMETHEUS_URL), so nothing is forecast"
+    elif outcome.failed:
+        why = "some selected shards have no forecast; nothing is planned until all do"
     else:
-        why = "move planning is not enabled in this shardcast version"
-    fields: dict[str, Any] = {
-        "observedGeneration": generation,
-        "lastEvaluation": {"time": evaluated_at, "shardsEvaluated": len(selected),
-                           "durationSeconds": round(duration_seconds, 3)},
-        "whyNothingMoved": why,
-    }
+        why = outcome.why_nothing_moved or ""
+    evaluation: dict[str, Any] = {"time": evaluated_at, "shardsEvaluated": len(selected),
+                                  "durationSeconds": round(duration_seconds, 3)}
+    if outcome is not None:
+        evaluation["migrationsCreated"] = outcome.migrations_created
+    fields: dict[str, Any] = {"observedGeneration": generation, "lastEvaluation": evaluation,
+                              "whyNothingMoved": why}
     if not selected:
         return fields, Condition("Ready", "True", "NoShardsSelected",
                                  f"mode {mode}: 0 shard(s) selected; {why}", generation)
@@ -51,7 +56,8 @@ def observe(mode: str, generation: int, selected: list[str], evaluated_at: str,
             "Ready", "False", "ForecastFailed",
             f"{len(outcome.failed)} of {len(selected)} shard(s) have no forecast, so none of "
             f"them can move: {detail}"[:1024], generation)
-    forecast = f"{outcome.forecast} forecast; " if outcome is not None else ""
+    forecast = (f"{outcome.forecast} forecast, {outcome.moves} move(s) planned; "
+                if outcome is not None else "")
     return fields, Condition("Ready", "True", "Evaluated",
-                             f"mode {mode}: {len(selected)} shard(s) selected; {forecast}{why}",
-                             generation)
+                             f"mode {mode}: {len(selected)} shard(s) selected; {forecast}{why}"
+                             [:1024], generation)

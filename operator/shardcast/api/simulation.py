@@ -1,5 +1,4 @@
-"""A MigrationPolicy's spec as simulator settings, so `shardcast simulate` replays the same
-thresholds, limits and cost weights the operator would apply."""
+"""A MigrationPolicy's spec as simulator settings (see api/policy_settings.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shardcast.api import durations
+from shardcast.api.policy_settings import horizon_steps, planner_settings, threshold_bounds
 from shardcast.planner.model import CostWeights
 from shardcast.planner.threshold import ThresholdBounds
 from shardcast.sim.engine import SimSettings
@@ -22,24 +21,11 @@ class SimulatedPolicy:
 
 
 def from_policy(spec: Mapping[str, Any], step_seconds: int = 300) -> SimulatedPolicy:
-    threshold = spec.get("threshold") or {}
-    cost = spec.get("cost") or {}
-    weights = cost.get("weights") or {}
-    limits = spec.get("maxConcurrentMigrations") or {}
-    forecast = spec.get("forecast") or {}
-    adaptive = threshold.get("adaptive") or {}
+    planner = planner_settings(spec, step_seconds)
     settings = SimSettings(
-        threshold=threshold.get("utilization", 80) / 100,
-        hysteresis=spec.get("hysteresis", 5) / 100,
-        cooldown_steps=int(durations.seconds(spec.get("cooldown", "30m")) // step_seconds),
-        horizon_steps=max(1, int(durations.seconds(forecast.get("horizon", "30m"))
-                                 // step_seconds)),
-        bandwidth_bytes_per_second=float(cost.get("bandwidthBytesPerSecond", 100 * 2**20)),
-        max_concurrent=int(limits.get("global", 2)), max_per_node=int(limits.get("perNode", 1)))
-    return SimulatedPolicy(
-        settings,
-        CostWeights(float(weights.get("transfer", 1)), float(weights.get("unavailability", 10)),
-                    float(weights.get("cascade", 5)), float(weights.get("flapping", 5))),
-        str(threshold.get("trigger", "upper")),
-        ThresholdBounds(adaptive.get("min", 50) / 100, adaptive.get("max", 95) / 100,
-                        adaptive.get("maxStep", 5) / 100) if adaptive.get("enabled") else None)
+        threshold=planner.threshold, hysteresis=planner.hysteresis,
+        cooldown_steps=int(planner.cooldown_seconds // step_seconds),
+        horizon_steps=horizon_steps(spec, step_seconds),
+        bandwidth_bytes_per_second=planner.bandwidth_bytes_per_second,
+        max_concurrent=planner.max_concurrent, max_per_node=planner.max_per_node)
+    return SimulatedPolicy(settings, planner.weights, planner.trigger, threshold_bounds(spec))

@@ -57,3 +57,18 @@ def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any]:
     found = kubernetes.client.CustomObjectsApi().get_namespaced_custom_object(
         GROUP, VERSION, namespace, plural, name)
     return cast(dict[str, Any], found)
+
+
+async def create_custom(plural: str, namespace: str, body: dict[str, Any]) -> bool:
+    """Create a shardcast object; False when one of that name exists already (a retried pass)."""
+    def create() -> bool:
+        try:
+            kubernetes.client.CustomObjectsApi().create_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, body)
+        except ApiException as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+    return await asyncio.to_thread(create)

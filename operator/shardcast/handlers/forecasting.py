@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from shardcast.api import durations
 from shardcast.api.kinds import GROUP, SHARDS, VERSION
 from shardcast.api.metrics import MetricNotConfigured, shard_query
@@ -22,7 +24,7 @@ from shardcast.clients.prometheus import MetricsUnavailable, query_history_async
 from shardcast.forecast.context import Context, Event
 from shardcast.forecast.refits import due_refits
 from shardcast.forecast.select import Selection, forecast, select
-from shardcast.forecast.types import ForecastRejected, InsufficientHistory
+from shardcast.forecast.types import Forecast, ForecastRejected, InsufficientHistory
 from shardcast.handlers.settings import RESYNC_SECONDS
 
 DAY_SECONDS = 86_400
@@ -40,8 +42,16 @@ class ShardModel:
 
 @dataclass
 class PassResult:
-    forecast: list[str] = field(default_factory=list)
+    forecast: dict[str, Forecasted] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    end_seconds: int = 0
+    step_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class Forecasted:
+    forecast: Forecast
+    now: float  # the latest observed value
 
 
 def prometheus_url() -> str | None:
@@ -66,7 +76,7 @@ async def forecast_shards(namespace: str, policy_name: str, spec: Mapping[str, A
     now = time.time()
     refit = set(due_refits({name: models[name].fitted_at if name in models else None
                             for name in shard_specs}, now, retrain, RESYNC_SECONDS))
-    result = PassResult()
+    result = PassResult(end_seconds=context.end_seconds, step_seconds=step)
     metric = spec.get("metric") or {"type": "cpu"}
     for name, shard_spec in sorted(shard_specs.items()):
         start = (context.end_seconds - window if name in refit or name not in models
@@ -98,7 +108,8 @@ async def forecast_shards(namespace: str, policy_name: str, spec: Mapping[str, A
             computed_at=datetime.datetime.now(datetime.UTC),
             backtest_mase=model.backtest_mase, fallback_reason=model.fallback_reason)
         await k8s.patch_status(GROUP, VERSION, SHARDS, namespace, name, {"prediction": status})
-        result.forecast.append(name)
+        observed = history.values[np.isfinite(history.values)]
+        result.forecast[name] = Forecasted(predicted, float(observed[-1]))
     return result
 
 

@@ -58,7 +58,7 @@ class PlannerSettings:
     trigger: str = "upper"  # act on the point forecast, or on its interval's upper bound
     # Overload a move must remove (utilization above threshold, summed over the horizon's
     # steps) to be worth its copy; small reliefs are mostly forecast noise.
-    min_relief: float = 0.0
+    min_relief: float = 0.2
     weights: CostWeights = field(default_factory=CostWeights)
     max_concurrent: int = 2
     max_per_node: int = 1
@@ -91,6 +91,8 @@ class Move:
     reason: str
     cost: Cost
     lead_seconds: float
+    source_peak: float  # projected utilization of the source at its peak (fraction)
+    peak_in_seconds: float  # how far ahead that peak is
 
 
 @dataclass(frozen=True)

@@ -166,7 +166,8 @@ def _best_move(node: str, shards: list[ShardView], projection: _Projection,
                           f"min; {shard.name} carries {shard.load[peak] / capacity[source]:.0%}"
                           f"; {projection.names[target]} peaks at {after[target].max():.0%} "
                           "with it")
-                move = Move(shard.name, node, projection.names[target], reason, price, seconds)
+                move = Move(shard.name, node, projection.names[target], reason, price, seconds,
+                            float(before.max()), peak * settings.step_seconds)
                 best = (rank, move, shard, target, lead)
     if best is None:
         return None, reasons

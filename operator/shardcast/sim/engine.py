@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from shardcast.planner.model import PlannerSettings
 from shardcast.sim.scenario import Scenario
 
 
@@ -24,7 +25,7 @@ class SimSettings:
     copy_overhead: float = 0.25
     max_concurrent: int = 2
     max_per_node: int = 1
-    min_relief: float = 0.2
+    min_relief: float = PlannerSettings.min_relief
 
 
 @dataclass(frozen=True)

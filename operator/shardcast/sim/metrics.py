@@ -16,7 +16,7 @@ class Score:
     p99_utilization: float
     moves: int
     moved_bytes: int
-    flaps: int  # a shard moved back to the node it left, within `flap_window_steps`
+    flaps: int  # a shard moved back to the node it left less than `flap_window_steps` later
 
 
 def score(result: RunResult, threshold: float, flap_window_steps: int) -> Score:
@@ -36,7 +36,7 @@ def _flaps(result: RunResult, window: int) -> int:
     for move in sorted(result.moves, key=lambda m: m.start_step):
         previous = last.get(move.shard)
         if previous is not None and move.target == previous[0] and (
-                move.start_step - previous[1] <= window):
+                move.start_step - previous[1] < window):
             flaps += 1
         last[move.shard] = (move.source, move.start_step)
     return flaps

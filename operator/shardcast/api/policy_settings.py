@@ -1,0 +1,44 @@
+"""A MigrationPolicy's spec as the planner's settings: one reading for the operator and the
+simulator, so `shardcast simulate --policy` replays what the operator would do."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shardcast.api import durations
+from shardcast.planner.model import CostWeights, PlannerSettings
+from shardcast.planner.threshold import ThresholdBounds
+
+
+def planner_settings(spec: Mapping[str, Any], step_seconds: int,
+                     threshold: float | None = None) -> PlannerSettings:
+    """`threshold` (a fraction) overrides spec.threshold.utilization: the adaptive value."""
+    configured = spec.get("threshold") or {}
+    cost = spec.get("cost") or {}
+    weights = cost.get("weights") or {}
+    limits = spec.get("maxConcurrentMigrations") or {}
+    return PlannerSettings(
+        threshold=threshold if threshold is not None else configured.get("utilization", 80) / 100,
+        hysteresis=spec.get("hysteresis", 5) / 100,
+        cooldown_seconds=durations.seconds(spec.get("cooldown", "30m")),
+        step_seconds=step_seconds,
+        bandwidth_bytes_per_second=float(cost.get("bandwidthBytesPerSecond", 100 * 2**20)),
+        weights=CostWeights(float(weights.get("transfer", 1)),
+                            float(weights.get("unavailability", 10)),
+                            float(weights.get("cascade", 5)), float(weights.get("flapping", 5))),
+        trigger=str(configured.get("trigger", "upper")),
+        max_concurrent=int(limits.get("global", 2)), max_per_node=int(limits.get("perNode", 1)))
+
+
+def threshold_bounds(spec: Mapping[str, Any]) -> ThresholdBounds | None:
+    adaptive = (spec.get("threshold") or {}).get("adaptive") or {}
+    if not adaptive.get("enabled"):
+        return None
+    return ThresholdBounds(adaptive.get("min", 50) / 100, adaptive.get("max", 95) / 100,
+                           adaptive.get("maxStep", 5) / 100)
+
+
+def horizon_steps(spec: Mapping[str, Any], step_seconds: int) -> int:
+    horizon = (spec.get("forecast") or {}).get("horizon", "30m")
+    return max(1, int(durations.seconds(horizon) // step_seconds))
