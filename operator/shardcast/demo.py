@@ -31,6 +31,7 @@ DEMO_TRACES = ("nab/ec2_cpu_utilization_5f5533", "nab/ec2_cpu_utilization_825cc2
                "nab/rds_cpu_utilization_cc0c53", "alibaba2018/cpu")
 DAY_SECONDS = 86_400
 STEP_SECONDS = 300
+NODE_CORES = 8
 
 
 def run_demo(operator_seconds: float = 20.0) -> None:
@@ -58,6 +59,7 @@ def run_demo(operator_seconds: float = 20.0) -> None:
         raise SystemExit("the operator failed; its traceback is above")
     _print_load(endpoints.prometheus_url)
     _print_predictions(kubeconfig)
+    _print_plan(kubeconfig)
     print(f"\nexplore: export KUBECONFIG={kubeconfig}; kubectl -n {NAMESPACE} describe shards")
 
 
@@ -71,7 +73,7 @@ def _demo_objects(state: Path) -> list[dict[str, Any]]:
                      "placement": {"node": FAKE_NODES[i % len(FAKE_NODES)].name,
                                    "member": f"kv-{i}"},
                      "sizeBytes": (i + 1) * 4 << 30,
-                     "metrics": {"cpu": {"query": replay_query(trace, state)}}}})
+                     "metrics": {"cpu": {"query": _cores(replay_query(trace, state))}}}})
     objects.append({
         "apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
         "metadata": {"name": "kv-cpu"},
@@ -81,6 +83,11 @@ def _demo_objects(state: Path) -> list[dict[str, Any]]:
     return objects
 
 
+def _cores(percent_query: str) -> str:
+    """The traces are CPU percentages of one machine; as cores of an 8-core kwok node."""
+    return f"({percent_query}) * {NODE_CORES / 100}"
+
+
 def _query(trace: str) -> str:
     return f'{TRACE_METRIC}{{trace="{trace}"}}'
 
@@ -88,7 +95,7 @@ def _query(trace: str) -> str:
 def _print_predictions(kubeconfig: Path) -> None:
     shards = json.loads(kubectl(kubeconfig, "-n", NAMESPACE, "get", "shards", "-o", "json"))
     print("\neach shard's forecast for the next hour, as the operator wrote it in status:")
-    print(f"  {'shard':6} {'model':15} {'MASE':>6} {'in 1h':>8} {'90% interval':>19} "
+    print(f"  {'shard':6} {'model':15} {'MASE':>6} {'in 1h':>8} {'90% interval (cores)':>19} "
           f"{'peak':>8}  peak at")
     for item in shards["items"]:
         p = item.get("status", {}).get("prediction")
@@ -98,6 +105,20 @@ def _print_predictions(kubeconfig: Path) -> None:
         print(f"  {item['metadata']['name']:6} {p['model']:15} {p.get('backtestMASE', 0):6.2f} "
               f"{p['point']:8.1f} {p['lower']:8.1f} .. {p['upper']:7.1f} {p['peak']:8.1f}  "
               f"{p['peakTime']}")
+
+
+def _print_plan(kubeconfig: Path) -> None:
+    policy = json.loads(kubectl(kubeconfig, "-n", NAMESPACE, "get", "migrationpolicy",
+                                "kv-cpu", "-o", "json")).get("status", {})
+    print("\nthe policy's plan (dry-run: recorded, never executed):")
+    for node in policy.get("nodes", []):
+        print(f"  {node['name']}: {node['utilization']:5.1f}% now, projected peak "
+              f"{node['predictedPeak']:5.1f}% at {node['peakTime']} ({node['shards']} shard(s))")
+    for decision in policy.get("decisions", []):
+        where = (f"{decision['shard']} {decision.get('from')} -> {decision.get('to')}"
+                 if decision["action"] == "move" else decision["action"])
+        print(f"  decision: {where}: {decision.get('reason', '')}")
+    print(f"  why nothing moved: {policy.get('whyNothingMoved', '')}")
 
 
 def _print_load(prometheus_url: str) -> None:
