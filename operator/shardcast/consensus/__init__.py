@@ -1,1 +1,1 @@
-"""The consensus record in etcd: who owns each shard, which move is under way, where traffic goes."""
+"""The consensus record in etcd: who owns each shard, which move runs, where traffic goes."""
