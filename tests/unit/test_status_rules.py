@@ -24,9 +24,28 @@ def test_shard_with_ready_workload_is_placed_on_its_node() -> None:
     assert (fields["phase"], fields["node"], ready.status) == ("Placed", "node-a", "True")
 
 
-def _reason(spec: dict[str, object], node: str | None) -> str:
-    base = {"shard": "s", "source": "node-a", "target": "node-b"}
-    return migration.observe({**base, **spec}, 1, node, "2026-01-01T00:00:00Z")[1].reason
+def test_shard_status_follows_etcd_over_the_declared_node() -> None:
+    record = shard.Record(node="node-c", epoch=4, revision=99, moving=None)
+    fields, ready = shard.observe(SPEC, 1, WorkloadState(replicas=3, ready_replicas=3), record)
+    assert (fields["node"], fields["epoch"], ready.reason) == ("node-c", 4, "Placed")
+    message = shard.consensus_status(SPEC, record, None, "now")["message"]
+    assert "etcd wins" in message and "node-a" in message
+
+
+def test_shard_being_moved_is_migrating() -> None:
+    record = shard.Record(node="node-a", epoch=1, revision=5, moving="ns/m")
+    fields, ready = shard.observe(SPEC, 1, WorkloadState(replicas=1, ready_replicas=1), record)
+    assert (fields["phase"], ready.status, ready.reason) == ("Migrating", "True", "Migrating")
+
+
+POLICY = {"jobs": {"sync": {"template": {}}, "cutover": {"template": {}}}}
+
+
+def _reason(spec: dict[str, object], node: str | None,
+            policy: dict[str, object] | None = POLICY) -> str | None:
+    base = {"shard": "s", "source": "node-a", "target": "node-b", "policy": "p"}
+    blocked = migration.admission({**base, **spec}, node, policy)
+    return blocked[0] if blocked else None
 
 
 def test_migration_admission_reasons() -> None:
@@ -35,4 +54,6 @@ def test_migration_admission_reasons() -> None:
     assert _reason({"dryRun": True}, "node-a") == "DryRun"
     assert _reason({}, "node-a") == "AwaitingApproval"
     assert _reason({"approval": "Rejected"}, "node-a") == "Rejected"
-    assert _reason({"approval": "Approved"}, "node-a") == "ExecutorUnavailable"
+    assert _reason({"approval": "Approved"}, "node-a", None) == "PolicyNotFound"
+    assert _reason({"approval": "Approved"}, "node-a", {"jobs": {"sync": {}}}) == "NoJobTemplate"
+    assert _reason({"approval": "Approved"}, "node-a") is None

@@ -1,39 +1,67 @@
-"""The ShardMigration kind: whether a requested move is admissible and what its status says."""
+"""The ShardMigration kind: may a requested move start, and what its status says at each step."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from typing import Any
 
-from shardcast.api.conditions import Condition
+from shardcast.migration.model import Kpis, Phase
+
+KPI_STATUS = {"latency_seconds": "latencySeconds", "error_rate": "errorRate",
+              "throughput": "throughput"}
 
 
-def observe(spec: Mapping[str, Any], generation: int, shard_node: str | None,
-            started_at: str) -> tuple[dict[str, Any], Condition]:
-    """Status of a migration that has not started moving data.
+def admission(spec: Mapping[str, Any], shard_node: str | None,
+              policy_spec: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """(reason, message) while the migration may not start; None once it may.
 
-    `shard_node` is the node the Shard currently lives on, or None if the Shard does not exist.
+    `shard_node` is where the Shard lives (None if there is no such Shard); `policy_spec` is the
+    MigrationPolicy named by spec.policy (None if absent), which supplies the Jobs and gates.
     """
     name, source = spec["shard"], spec["source"]
-    fields = {"phase": "Pending", "observedGeneration": generation,
-              "phaseTimes": [{"phase": "Pending", "startedAt": started_at}]}
     if shard_node is None:
-        return fields, Condition("Ready", "False", "ShardNotFound",
-                                 f"Shard {name!r} does not exist in this namespace", generation)
+        return "ShardNotFound", f"Shard {name!r} does not exist in this namespace"
     if shard_node != source:
-        return fields, Condition("Ready", "False", "SourceMismatch",
-                                 f"Shard {name!r} lives on {shard_node!r}, not on spec.source "
-                                 f"{source!r}; nothing will be moved", generation)
+        return "SourceMismatch", (f"Shard {name!r} lives on {shard_node!r}, not on spec.source "
+                                  f"{source!r}; nothing will be moved")
     if spec.get("dryRun"):
-        return fields, Condition("Ready", "False", "DryRun",
-                                 "dry run: recorded, never executed", generation)
+        return "DryRun", "dry run: recorded, never executed"
     approval = spec.get("approval", "Pending")
     if approval == "Pending":
-        return fields, Condition("Ready", "False", "AwaitingApproval",
-                                 "set spec.approval to Approved to start the move", generation)
+        return "AwaitingApproval", "set spec.approval to Approved to start the move"
     if approval == "Rejected":
-        return fields, Condition("Ready", "False", "Rejected",
-                                 "spec.approval is Rejected; nothing will be moved", generation)
-    return fields, Condition("Ready", "False", "ExecutorUnavailable",
-                             "approved, but this shardcast version does not execute migrations "
-                             "yet; the shard stays on its source", generation)
+        return "Rejected", "spec.approval is Rejected; nothing will be moved"
+    if policy_spec is None:
+        return "PolicyNotFound", (f"MigrationPolicy {spec.get('policy')!r} (spec.policy) does "
+                                  "not exist in this namespace; it supplies the sync and cutover "
+                                  "Jobs")
+    missing = [k for k in ("sync", "cutover") if k not in (policy_spec.get("jobs") or {})]
+    if missing:
+        return "NoJobTemplate", (f"MigrationPolicy {spec['policy']!r} has no "
+                                 f"{' or '.join(f'jobs.{k}' for k in missing)}; nothing can "
+                                 "copy or switch the shard")
+    return None
+
+
+def phase_times(existing: list[Mapping[str, Any]], phase: Phase, now: str) -> list[dict[str, Any]]:
+    """The phase history with `phase` current: the previous phase finishes when it starts."""
+    times = [dict(t) for t in existing]
+    if times and times[-1]["phase"] == phase.value:
+        return times
+    if times:
+        times[-1]["finishedAt"] = now
+    entry = {"phase": phase.value, "startedAt": now}
+    if phase in (Phase.ACTIVE, Phase.ROLLED_BACK, Phase.FAILED):
+        entry["finishedAt"] = now
+    return [*times, entry]
+
+
+def kpis_status(kpis: Kpis) -> dict[str, float]:
+    return {KPI_STATUS[k]: v for k, v in asdict(kpis).items() if v is not None}
+
+
+def kpis_from_status(fields: Mapping[str, Any] | None) -> Kpis | None:
+    if not fields:
+        return None
+    return Kpis(**{k: fields[v] for k, v in KPI_STATUS.items() if v in fields})

@@ -33,9 +33,40 @@ class WorkloadState:
     ready_replicas: int
 
 
-def observe(spec: ShardSpec, generation: int,
-            workload: WorkloadState | None) -> tuple[dict[str, Any], Condition]:
-    """Status fields and the Ready condition for a shard whose workload looks like `workload`."""
+@dataclass(frozen=True)
+class Record:
+    """What etcd, the authority on placement, says about the shard."""
+
+    node: str
+    epoch: int
+    revision: int
+    moving: str | None  # the migration holding the shard, if one is under way
+
+
+def consensus_status(spec: ShardSpec, record: Record | None, error: str | None,
+                     checked_at: str) -> dict[str, Any]:
+    """status.consensus: the etcd revision mirrored, and why status may differ from spec."""
+    if error is not None:
+        return {"checkedAt": checked_at, "message": f"etcd not consulted: {error}"}
+    if record is None:
+        return {"checkedAt": checked_at, "message": "no consensus record configured"}
+    message = f"etcd: {record.node} at epoch {record.epoch}"
+    if record.node != spec.node:
+        message += (f"; spec.placement.node says {spec.node!r} but etcd wins (a migration "
+                    "moved the shard)")
+    if record.moving:
+        message += f"; {record.moving} is moving it"
+    return {"etcdRevision": record.revision, "checkedAt": checked_at, "message": message}
+
+
+def observe(spec: ShardSpec, generation: int, workload: WorkloadState | None,
+            record: Record | None = None) -> tuple[dict[str, Any], Condition]:
+    """Status fields and the Ready condition for a shard whose workload looks like `workload`
+    and whose placement etcd records as `record` (the declared spec when there is none)."""
+    node = record.node if record else spec.node
+    placed = {"node": node, "observedGeneration": generation}
+    if record is not None:
+        placed["epoch"] = record.epoch
     if workload is None:
         ready = Condition("Ready", "False", "WorkloadNotFound",
                           f"{spec.workload_kind} {spec.workload_name!r} does not exist in this "
@@ -46,8 +77,12 @@ def observe(spec: ShardSpec, generation: int,
                           f"{spec.workload_kind} {spec.workload_name!r} has "
                           f"{workload.ready_replicas}/{workload.replicas} ready replicas",
                           generation)
-        return {"phase": "Degraded", "node": spec.node, "observedGeneration": generation}, ready
+        return {**placed, "phase": "Degraded"}, ready
+    if record is not None and record.moving:
+        ready = Condition("Ready", "True", "Migrating",
+                          f"served from {node!r} while {record.moving} moves it", generation)
+        return {**placed, "phase": "Migrating"}, ready
     ready = Condition("Ready", "True", "Placed",
                       f"served by {spec.workload_kind} {spec.workload_name!r} on node "
-                      f"{spec.node!r}", generation)
-    return {"phase": "Placed", "node": spec.node, "observedGeneration": generation}, ready
+                      f"{node!r}", generation)
+    return {**placed, "phase": "Placed"}, ready

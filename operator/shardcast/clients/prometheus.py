@@ -189,3 +189,21 @@ def _selector(labels: Mapping[str, str]) -> str:
 
 def _iso(seconds: int) -> str:
     return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def instant_value(url: str, promql: str, *,
+                  timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> float:
+    """One number now (a KPI): exactly one finite sample, else MetricsUnavailable."""
+    with PrometheusConnect(url=url, retry=Retry(total=0), timeout=timeout_seconds) as prom:
+        try:
+            result = prom.custom_query(promql)
+        except (PrometheusApiClientException, OSError, ValueError, KeyError,
+                TypeError) as error:
+            raise MetricsUnavailable(f"Prometheus at {prom.url} could not answer {promql!r}: "
+                                     f"{_reason(error)}") from error
+    if len(result) != 1:
+        raise MetricsUnavailable(f"{promql!r} returned {len(result)} series, expected one")
+    value = float(result[0]["value"][1])
+    if not math.isfinite(value):
+        raise MetricsUnavailable(f"{promql!r} is {value} now")
+    return value

@@ -74,6 +74,7 @@ class ConsensusStore:
         self._lease_seconds = lease_seconds
         self._lease: Any = None
         self._keeper: asyncio.Task[None] | None = None
+        self._held: set[str] = set()  # UIDs of the migrations whose claims are under our lease
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -148,6 +149,7 @@ class ConsensusStore:
         claimed = await self.announcement(namespace, shard)
         if claimed is None or claimed.value.uid != announcement.uid:
             raise Fenced(await self._holder(namespace, shard))
+        self._held.add(announcement.uid)
         return claimed
 
     async def advance(self, namespace: str, shard: str, held: Versioned[Announcement],
@@ -167,9 +169,22 @@ class ConsensusStore:
             compare=[tx.mod(move_key) == held.revision], success=puts, failure=[]))
         if not ok:
             raise Fenced(await self._holder(namespace, shard))
+        self._held.add(held.value.uid)
         current = await self.announcement(namespace, shard)
         assert current is not None
         return current
+
+    def holds(self, held: Versioned[Announcement]) -> bool:
+        """Whether the claim is under this process's lease (False after a restart)."""
+        return held.value.uid in self._held
+
+    async def adopt(self, namespace: str, shard: str,
+                    held: Versioned[Announcement]) -> Versioned[Announcement]:
+        """Move a claim (and its traffic weights) made by an earlier process onto this
+        process's lease, before the earlier lease expires and takes them away."""
+        route = await self.route(namespace, shard)
+        return await self.advance(namespace, shard, held, held.value.phase,
+                                  route.value.weights if route else None)
 
     async def commit(self, namespace: str, shard: str,
                      held: Versioned[Announcement]) -> Versioned[Placement]:
@@ -256,6 +271,7 @@ class ConsensusStore:
                 remaining = await self._lease.remaining_ttl()
                 if remaining <= 0:
                     self._lease = await self._client.lease(self._lease_seconds)
+                    self._held.clear()
                 else:
                     await self._lease.refresh()
             except aetcd.exceptions.ClientError as error:

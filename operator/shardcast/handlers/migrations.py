@@ -1,16 +1,36 @@
-"""ShardMigration: check the requested move against the Shard it names and report why it waits."""
+"""ShardMigration: observe etcd, the Jobs and the KPIs, take the one step the machine names.
+
+A timer drives every unfinished migration. Each pass reads the world afresh and performs one
+idempotent action, so a restarted operator, or the replica that takes over, simply continues.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import os
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from shardcast.api import migration
-from shardcast.api.conditions import rfc3339
-from shardcast.api.kinds import GROUP, MIGRATIONS, SHARDS, VERSION
+from shardcast.api.conditions import Condition, rfc3339
+from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
+from shardcast.api.migration_jobs import job_env, job_manifest, job_name
+from shardcast.api.traffic_shift import kpi_queries, shift_settings
+from shardcast.clients import kubernetes as k8s
+from shardcast.clients.jobs import JobRunner
+from shardcast.clients.prometheus import MetricsUnavailable, instant_value
+from shardcast.consensus.records import Announcement, Placement, Versioned
+from shardcast.consensus.store import ConsensusStore, ConsensusUnavailable, Fenced
+from shardcast.handlers.forecasting import prometheus_url
 from shardcast.handlers.status import write_status
+from shardcast.migration import actions
+from shardcast.migration.machine import next_step
+from shardcast.migration.model import TERMINAL, JobState, Kpis, Observed, Phase
+
+TICK_SECONDS = float(os.environ.get("SHARDCAST_MIGRATION_TICK_SECONDS", "1"))
 
 
 @kopf.index(GROUP, VERSION, SHARDS)
@@ -20,15 +40,187 @@ def shard_nodes(namespace: str | None, name: str, status: kopf.Status, spec: kop
     return {(namespace, name): status.get("node") or spec.get("placement", {}).get("node", "")}
 
 
-@kopf.on.resume(GROUP, VERSION, MIGRATIONS)
-@kopf.on.create(GROUP, VERSION, MIGRATIONS)
-@kopf.on.update(GROUP, VERSION, MIGRATIONS, field="spec")
-def admit_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, namespace: str | None,
-                    patch: kopf.Patch, **kwargs: Any) -> None:
-    shard_nodes: kopf.Index[tuple[str | None, str], str] = kwargs["shard_nodes"]
-    nodes = list(shard_nodes.get((namespace, spec["shard"]), []))
-    started = (status.get("phaseTimes") or [{}])[0].get("startedAt") or \
-        rfc3339(datetime.datetime.now(datetime.UTC))
-    fields, ready = migration.observe(spec, body.metadata.get("generation", 0),
-                                      nodes[0] if nodes else None, started)
-    write_status(body, patch, fields, ready)
+@kopf.index(GROUP, VERSION, POLICIES)
+def policy_specs(namespace: str | None, name: str, spec: kopf.Spec,
+                 **_: Any) -> dict[tuple[str | None, str], dict[str, Any]]:
+    return {(namespace, name): dict(spec)}
+
+
+def _unfinished(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in {p.value for p in TERMINAL}
+
+
+@dataclass(frozen=True)
+class World:
+    """What one pass read, kept for performing the step it leads to."""
+
+    seen: Observed
+    placement: Versioned[Placement] | None
+    claim: Versioned[Announcement] | None
+    policy: dict[str, Any]
+
+
+@kopf.timer(GROUP, VERSION, MIGRATIONS, interval=TICK_SECONDS, when=_unfinished)
+async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status, name: str,
+                          namespace: str | None, uid: str, patch: kopf.Patch, memo: kopf.Memo,
+                          **kwargs: Any) -> None:
+    ns = namespace or "default"
+    generation = body.metadata.get("generation", 0)
+    nodes = list(kwargs["shard_nodes"].get((namespace, spec["shard"]), []))
+    policies = list(kwargs["policy_specs"].get((namespace, spec.get("policy", "")), []))
+    policy = policies[0] if policies else None
+    blocked = migration.admission(spec, nodes[0] if nodes else None, policy)
+    phase = Phase(status.get("phase", Phase.PENDING.value))
+    store: ConsensusStore | None = memo.consensus
+    if store is None or (policy is None and phase is not Phase.PENDING):
+        reason = ("ConsensusUnconfigured", "the operator has no etcd (SHARDCAST_ETCD_ENDPOINTS)") \
+            if store is None else blocked or ("PolicyNotFound", "the policy went away")
+        _write(body, patch, status, phase, generation, Condition("Ready", "False", *reason,
+                                                                  generation))
+        return
+    try:
+        world = await _observe(store, memo.jobs, ns, name, uid, spec, status, phase,
+                               blocked, policy or {})
+        step = next_step(world.seen, shift_settings(world.policy))
+        if step is None:
+            return
+        await _perform(step, world, store, memo.jobs, ns, name, uid, body, spec, patch)
+    except ConsensusUnavailable as error:
+        _write(body, patch, status, phase, generation, Condition(
+            "Ready", "False", "ConsensusUnavailable",
+            f"{error}; no step is taken until etcd answers again", generation))
+        return
+    except Fenced as error:
+        _write(body, patch, status, phase, generation, Condition(
+            "Ready", "False", "Fenced", f"etcd refused a stale write: {error}", generation))
+        return
+    _write(body, patch, status, step.phase, generation, Condition(
+        "Ready", "True" if step.phase is Phase.ACTIVE else "False", step.reason, step.message,
+        generation))
+
+
+async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, uid: str,
+                   spec: kopf.Spec, status: kopf.Status, phase: Phase,
+                   blocked: tuple[str, str] | None, policy: dict[str, Any]) -> World:
+    shard = spec["shard"]
+    placement, claim = await asyncio.gather(store.placement(ns, shard),
+                                            store.announcement(ns, shard))
+    ours = claim is not None and claim.value.uid == uid
+    sync_state, cutover_state = await asyncio.gather(
+        jobs.state(ns, job_name(name, "sync")), jobs.state(ns, job_name(name, "cutover")))
+    kpis_now, kpis_error = None, None
+    if phase in (Phase.SYNCING, Phase.REDIRECTING, Phase.CUTTING_OVER):
+        kpis_now, kpis_error = await _read_kpis(policy, ns, shard, spec["source"], spec["target"])
+    started = status.get("trafficShiftedAt")
+    age = (datetime.datetime.now(datetime.UTC)
+           - datetime.datetime.fromisoformat(started)).total_seconds() if started else 0.0
+    seen = Observed(
+        phase=phase, source=spec["source"], target=spec["target"], blocked=blocked,
+        placement=(placement.value.node, placement.value.epoch) if placement else None,
+        claimed_by_us=ours, claimed_by=claim.value.migration if claim and not ours else None,
+        epoch=status.get("epoch"), sync_job=sync_state, cutover_job=cutover_state,
+        traffic_percent=int(status.get("trafficPercent", 0)), step_age_seconds=age,
+        kpis_before=migration.kpis_from_status(status.get("kpisBefore")), kpis_now=kpis_now,
+        kpis_error=kpis_error)
+    return World(seen, placement, claim if ours else None, policy)
+
+
+async def _read_kpis(policy: dict[str, Any], ns: str, shard: str, source: str,
+                     target: str) -> tuple[Kpis | None, str | None]:
+    queries = kpi_queries(policy, ns, shard, source, target)
+    url = prometheus_url()
+    if not queries:
+        return None, None
+    if url is None:
+        return None, "SHARDCAST_PROMETHEUS_URL is not set"
+    try:
+        values = await asyncio.gather(*(asyncio.to_thread(instant_value, url, q)
+                                        for q in queries.values()))
+    except MetricsUnavailable as error:
+        return None, str(error)
+    return Kpis(**dict(zip(queries, values, strict=True))), None
+
+
+async def _perform(step: actions.Step, world: World, store: ConsensusStore, jobs: JobRunner,
+                   ns: str, name: str, uid: str, body: kopf.Body, spec: kopf.Spec,
+                   patch: kopf.Patch) -> None:
+    shard, source, target = spec["shard"], spec["source"], spec["target"]
+    action, seen, claim = step.action, world.seen, world.claim
+    now = rfc3339(datetime.datetime.now(datetime.UTC))
+    if claim is not None:
+        claim = await _adopt(store, ns, shard, claim)
+    match action:
+        case actions.Announce():
+            assert world.placement is not None
+            held = await store.announce(ns, shard, world.placement, Announcement(
+                migration=f"{ns}/{name}", uid=uid, source=source, target=target,
+                epoch=world.placement.value.epoch, phase=Phase.SYNCING.value))
+            patch.status["epoch"] = held.value.epoch + 1
+        case actions.StartJob(kind=kind):
+            assert claim is not None
+            env = job_env(ns, name, shard, source, target, claim.value.epoch)
+            await jobs.create(ns, job_manifest(job_name(name, kind), kind,
+                                               world.policy["jobs"][kind], env, _owner(body)))
+            patch.status[f"{kind}Job"] = job_name(name, kind)
+            if kind == "cutover":
+                await store.advance(ns, shard, claim, Phase.CUTTING_OVER.value)
+            # also when a claim is adopted after its status write was lost
+            patch.status["epoch"] = claim.value.epoch + 1
+        case actions.Shift(percent=percent):
+            assert claim is not None
+            weights = {node: share for node, share in ((source, 100 - percent),
+                                                       (target, percent)) if share}
+            await store.advance(ns, shard, claim, Phase.REDIRECTING.value, weights)
+            patch.status["trafficPercent"] = percent
+            patch.status["trafficShiftedAt"] = now
+            if seen.traffic_percent == 0 and seen.kpis_now is not None:
+                patch.status["kpisBefore"] = migration.kpis_status(seen.kpis_now)
+        case actions.Commit():
+            assert claim is not None
+            placed = await store.commit(ns, shard, claim)
+            patch.status["epoch"] = placed.value.epoch
+            await k8s.patch_status(GROUP, VERSION, SHARDS, ns, shard, {
+                "node": placed.value.node, "epoch": placed.value.epoch,
+                "lastMigration": {"name": name, "phase": Phase.ACTIVE.value, "finishedAt": now}})
+            if seen.kpis_now is not None:
+                patch.status["kpisAfter"] = migration.kpis_status(seen.kpis_now)
+        case actions.RollBack():
+            for kind, state in (("sync", seen.sync_job), ("cutover", seen.cutover_job)):
+                if state is JobState.RUNNING:
+                    await jobs.delete(ns, job_name(name, kind))
+            await store.abandon(ns, shard, uid)
+            patch.status["trafficPercent"] = 0
+            patch.status["rollbackReason"] = step.message
+        case actions.Adopt() | actions.Hold():
+            pass
+
+
+async def _adopt(store: ConsensusStore, ns: str, shard: str,
+                 claim: Versioned[Announcement]) -> Versioned[Announcement]:
+    """Put a claim made by an earlier process under this process's lease, before that lease's
+    TTL runs out and takes the claim (and the traffic weights) with it."""
+    if store.holds(claim):
+        return claim
+    return await store.adopt(ns, shard, claim)
+
+
+def _owner(body: kopf.Body) -> dict[str, Any]:
+    return {"apiVersion": body["apiVersion"], "kind": body["kind"],
+            "name": body.metadata["name"], "uid": body.metadata["uid"]}
+
+
+def _write(body: kopf.Body, patch: kopf.Patch, status: kopf.Status, phase: Phase,
+           generation: int, condition: Condition) -> None:
+    now = rfc3339(datetime.datetime.now(datetime.UTC))
+    fields = {"phase": phase.value, "observedGeneration": generation,
+              "phaseTimes": migration.phase_times(list(status.get("phaseTimes") or []),
+                                                  phase, now)}
+    write_status(body, patch, fields, condition)
+
+
+@kopf.on.delete(GROUP, VERSION, MIGRATIONS)
+async def release_migration(spec: kopf.Spec, status: kopf.Status, namespace: str | None, uid: str,
+                            memo: kopf.Memo, **_: Any) -> None:
+    """A migration deleted mid-move gives its claim up: the source stays authoritative."""
+    if memo.consensus is not None and _unfinished(status):
+        await memo.consensus.abandon(namespace or "default", spec["shard"], uid)

@@ -1,0 +1,42 @@
+"""Operator-wide connections opened once at startup: the etcd consensus record and a Job runner."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import kopf
+
+from shardcast.clients.jobs import JobRunner, KubernetesJobs, LocalJobs
+from shardcast.consensus.store import ConsensusStore
+
+ETCD_ENDPOINTS = "SHARDCAST_ETCD_ENDPOINTS"  # comma-separated host:port of every member
+
+
+@kopf.on.startup()
+async def open_consensus(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    memo.exits = contextlib.AsyncExitStack()
+    memo.consensus = None
+    endpoints = [e for e in os.environ.get(ETCD_ENDPOINTS, "").split(",") if e]
+    if endpoints:
+        memo.consensus = await memo.exits.enter_async_context(ConsensusStore.open(endpoints))
+        logger.info(f"consensus record: etcd at {', '.join(endpoints)}")
+    else:
+        logger.warning(f"{ETCD_ENDPOINTS} is not set: shards get no placement record and no "
+                       "migration can start")
+    memo.jobs = job_runner()
+
+
+@kopf.on.cleanup()
+async def close_consensus(memo: kopf.Memo, **_: Any) -> None:
+    await memo.exits.aclose()
+
+
+def job_runner() -> JobRunner:
+    """Kubernetes Jobs by default; SHARDCAST_JOB_EXECUTOR=local runs the same commands as local
+    processes (a machine with an API server but no nodes that run containers, or no cluster)."""
+    if os.environ.get("SHARDCAST_JOB_EXECUTOR", "kubernetes") == "local":
+        return LocalJobs(Path(os.environ.get("SHARDCAST_LOCAL_JOBS_DIR", "/tmp/shardcast-jobs")))
+    return KubernetesJobs()

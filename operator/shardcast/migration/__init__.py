@@ -1,0 +1,1 @@
+"""A migration as a pure function: what was observed -> the one action to take next."""
