@@ -31,6 +31,7 @@ class Outcome:
     sizes: dict[str, int]  # preloaded keys per shard
     acknowledged: int  # writes acknowledged during the moves (preload not counted)
     checked: int  # keys whose latest value was checked in the owners' copies
+    lost: int  # of those, missing or older than acknowledged
     reads: int
     errors: list[str]
 
@@ -84,10 +85,11 @@ async def campaign(cluster: Cluster, sizes: dict[str, int], migrations: int, lan
                 await asyncio.gather(*traffic)
             errors = list(ledger.errors)
             errors += misplaced_reads(ledger, driver.history)
-            errors += await lost_writes(client, router, ledger, preloaded)
+            lost, wrong = await lost_writes(client, router, ledger, preloaded)
+            errors += wrong
             errors += await leftovers(client, router, list(sizes))
             return Outcome(driver.history.moves, sizes, len(ledger.seqs),
-                           len(preloaded) + len(ledger.acked), len(ledger.reads), errors)
+                           len(preloaded | ledger.acked), lost, len(ledger.reads), errors)
 
 
 async def _preload(router: Router, sizes: dict[str, int]) -> dict[tuple[str, str], str]:

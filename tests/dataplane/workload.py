@@ -86,10 +86,12 @@ def _at_least(value: str | None, floor: str) -> bool:
 
 
 async def lost_writes(client: NodeClient, router: Router, ledger: Ledger,
-                      expected_extra: dict[tuple[str, str], str] | None = None) -> list[str]:
+                      expected_extra: dict[tuple[str, str], str] | None = None
+                      ) -> tuple[int, list[str]]:
     """Every acknowledged write, at its latest value, in the owner's copy (and nothing else);
-    sequence numbers never reused; a sample read back through the router."""
-    errors = []
+    sequence numbers never reused; a sample read back through the router. The number of keys
+    lost or at an older value, and what went wrong."""
+    errors, lost = [], 0
     expected = {**(expected_extra or {}), **ledger.acked}
     duplicated = [seq for seq, count in Counter(ledger.seqs).items() if count > 1]
     if duplicated:
@@ -102,6 +104,7 @@ async def lost_writes(client: NodeClient, router: Router, ledger: Ledger,
         want = {key: value for (s, key), value in expected.items() if s == shard}
         missing = [k for k, v in want.items() if items.get(k) != v]
         extra = sorted(set(items) - set(want))
+        lost += len(missing)
         if missing or extra:
             errors.append(f"{shard} at {placed.node}/{placed.epoch}: {len(missing)} lost or "
                           f"wrong (e.g. {missing[:5]}), {len(extra)} unexpected ({extra[:5]})")
@@ -110,7 +113,7 @@ async def lost_writes(client: NodeClient, router: Router, ledger: Ledger,
         served = await router.read(shard, key)
         if served.value != expected[(shard, key)]:
             errors.append(f"router read {shard}/{key} = {served}, want {expected[(shard, key)]}")
-    return errors
+    return lost, errors
 
 
 def misplaced_reads(ledger: Ledger, history: History) -> list[str]:
