@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from kopf.testing import KopfRunner
 from shardcast.devstack import stack
 from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import install_crds
+from shardcast.devstack.process import StackError
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +43,10 @@ def namespace(kubeconfig: Path, crds: None) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     kubectl(kubeconfig, "create", "namespace", name)
     yield name
+    # shardcast's objects go first, while the operator that holds their finalizers still runs:
+    # left to the namespace's deletion, their timers would outlive the test and stall shutdown.
+    with contextlib.suppress(StackError):
+        kubectl(kubeconfig, "-n", name, "delete", "shardcast", "--all", "--timeout=20s")
     kubectl(kubeconfig, "delete", "namespace", name, "--wait=false")
 
 
@@ -49,6 +55,8 @@ def operator(endpoints: stack.Endpoints, crds: None) -> Iterator[KopfRunner]:
     """shardcast's handlers in kopf's test runner, against the stack's API server and Prometheus."""
     os.environ["SHARDCAST_RESYNC_SECONDS"] = "2"  # read when the handlers module is imported
     os.environ["SHARDCAST_PROMETHEUS_URL"] = endpoints.prometheus_url
+    os.environ["SHARDCAST_ETCD_ENDPOINTS"] = ",".join(endpoints.consensus_etcd)
+    os.environ["SHARDCAST_MIGRATION_TICK_SECONDS"] = "0.5"
     args = ["run", "--all-namespaces", "--standalone", "-m", "shardcast.handlers"]
     with KopfRunner(args, timeout=60) as runner:
         yield runner

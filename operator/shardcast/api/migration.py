@@ -22,12 +22,13 @@ def admission(spec: Mapping[str, Any], shard_node: str | None,
     name, source = spec["shard"], spec["source"]
     if shard_node is None:
         return "ShardNotFound", f"Shard {name!r} does not exist in this namespace"
-    if shard_node != source:
+    approval = spec.get("approval", "Pending")
+    # Once approved, etcd's placement decides (the machine fails the move if it disagrees).
+    if shard_node != source and approval != "Approved":
         return "SourceMismatch", (f"Shard {name!r} lives on {shard_node!r}, not on spec.source "
                                   f"{source!r}; nothing will be moved")
     if spec.get("dryRun"):
         return "DryRun", "dry run: recorded, never executed"
-    approval = spec.get("approval", "Pending")
     if approval == "Pending":
         return "AwaitingApproval", "set spec.approval to Approved to start the move"
     if approval == "Rejected":
@@ -46,11 +47,10 @@ def admission(spec: Mapping[str, Any], shard_node: str | None,
 
 def phase_times(existing: list[Mapping[str, Any]], phase: Phase, now: str) -> list[dict[str, Any]]:
     """The phase history with `phase` current: the previous phase finishes when it starts."""
-    times = [dict(t) for t in existing]
-    if times and times[-1]["phase"] == phase.value:
+    times = [dict(t) for t in existing] or [{"phase": Phase.PENDING.value, "startedAt": now}]
+    if times[-1]["phase"] == phase.value:
         return times
-    if times:
-        times[-1]["finishedAt"] = now
+    times[-1]["finishedAt"] = now
     entry = {"phase": phase.value, "startedAt": now}
     if phase in (Phase.ACTIVE, Phase.ROLLED_BACK, Phase.FAILED):
         entry["finishedAt"] = now

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
+from shardcast.clients.kubernetes import REQUEST_TIMEOUT
 from shardcast.migration.model import JobState
 
 
@@ -33,7 +34,8 @@ class KubernetesJobs:
         def create() -> None:
             try:
                 kubernetes.client.BatchV1Api().create_namespaced_job(
-                    namespace, dict(manifest))  # type: ignore[arg-type]  # dicts are accepted
+                    namespace, dict(manifest),  # type: ignore[arg-type]  # dicts are accepted
+                    _request_timeout=REQUEST_TIMEOUT)
             except ApiException as error:
                 if error.status != 409:
                     raise
@@ -43,7 +45,8 @@ class KubernetesJobs:
     async def state(self, namespace: str, name: str) -> JobState:
         def read() -> JobState:
             try:
-                job = kubernetes.client.BatchV1Api().read_namespaced_job_status(name, namespace)
+                job = kubernetes.client.BatchV1Api().read_namespaced_job_status(
+                    name, namespace, _request_timeout=REQUEST_TIMEOUT)
             except ApiException as error:
                 if error.status == 404:
                     return JobState.ABSENT
@@ -62,7 +65,8 @@ class KubernetesJobs:
         def delete() -> None:
             try:
                 kubernetes.client.BatchV1Api().delete_namespaced_job(
-                    name, namespace, propagation_policy="Background")
+                    name, namespace, propagation_policy="Background",
+                    _request_timeout=REQUEST_TIMEOUT)
             except ApiException as error:
                 if error.status != 404:
                     raise

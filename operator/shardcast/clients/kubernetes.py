@@ -15,6 +15,10 @@ from kubernetes.client.exceptions import ApiException
 from shardcast.api.kinds import GROUP, VERSION
 from shardcast.api.shard import WorkloadState
 
+# (connect, read) seconds: without them a call to an API server that stopped answering (mid-TLS
+# handshake, say) blocks its worker thread, and with it the operator's shutdown, forever.
+REQUEST_TIMEOUT = (5.0, 30.0)
+
 
 def configure() -> None:
     """In a pod, the service account; elsewhere, the current kubeconfig (as kubectl would)."""
@@ -30,7 +34,8 @@ async def read_statefulset(namespace: str, name: str) -> WorkloadState | None:
     """Replica counts of a StatefulSet, or None if it does not exist."""
     def read() -> WorkloadState | None:
         try:
-            sts = kubernetes.client.AppsV1Api().read_namespaced_stateful_set(name, namespace)
+            sts = kubernetes.client.AppsV1Api().read_namespaced_stateful_set(
+                name, namespace, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as error:
             if error.status == 404:
                 return None
@@ -46,7 +51,8 @@ async def patch_status(group: str, version: str, plural: str, namespace: str, na
     """Merge-patch another object's status subresource (kopf patches only the handled one)."""
     def patch() -> None:
         kubernetes.client.CustomObjectsApi().patch_namespaced_custom_object_status(
-            group, version, namespace, plural, name, {"status": status})
+            group, version, namespace, plural, name, {"status": status},
+            _request_timeout=REQUEST_TIMEOUT)
 
     await asyncio.to_thread(patch)
 
@@ -55,7 +61,7 @@ def get_custom(plural: str, namespace: str, name: str) -> dict[str, Any]:
     """One shardcast object, synchronously (for the CLI, not for handlers)."""
     configure()
     found = kubernetes.client.CustomObjectsApi().get_namespaced_custom_object(
-        GROUP, VERSION, namespace, plural, name)
+        GROUP, VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT)
     return cast(dict[str, Any], found)
 
 
@@ -64,7 +70,7 @@ async def create_custom(plural: str, namespace: str, body: dict[str, Any]) -> bo
     def create() -> bool:
         try:
             kubernetes.client.CustomObjectsApi().create_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, body)
+                GROUP, VERSION, namespace, plural, body, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as error:
             if error.status == 409:
                 return False

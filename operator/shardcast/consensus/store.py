@@ -77,6 +77,14 @@ class ConsensusStore:
         self._held: set[str] = set()  # UIDs of the migrations whose claims are under our lease
 
     @classmethod
+    async def connect(cls, endpoints: Sequence[str], timeout: float = 5.0,
+                      lease_seconds: int = DEFAULT_LEASE_SECONDS) -> ConsensusStore:
+        """A store for the life of the process (the operator's)."""
+        client = client_for(endpoints, timeout)
+        await client.connect()
+        return cls(client, lease_seconds)
+
+    @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, endpoints: Sequence[str], timeout: float = 5.0,
                    lease_seconds: int = DEFAULT_LEASE_SECONDS) -> AsyncIterator[ConsensusStore]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -17,21 +16,17 @@ ETCD_ENDPOINTS = "SHARDCAST_ETCD_ENDPOINTS"  # comma-separated host:port of ever
 
 @kopf.on.startup()
 async def open_consensus(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    memo.exits = contextlib.AsyncExitStack()
     memo.consensus = None
     endpoints = [e for e in os.environ.get(ETCD_ENDPOINTS, "").split(",") if e]
     if endpoints:
-        memo.consensus = await memo.exits.enter_async_context(ConsensusStore.open(endpoints))
+        # Open for the life of the process: timers may still be calling etcd while kopf runs
+        # cleanup activities, so closing it there could fail their calls; exit closes it.
+        memo.consensus = await ConsensusStore.connect(endpoints)
         logger.info(f"consensus record: etcd at {', '.join(endpoints)}")
     else:
         logger.warning(f"{ETCD_ENDPOINTS} is not set: shards get no placement record and no "
                        "migration can start")
     memo.jobs = job_runner()
-
-
-@kopf.on.cleanup()
-async def close_consensus(memo: kopf.Memo, **_: Any) -> None:
-    await memo.exits.aclose()
 
 
 def job_runner() -> JobRunner:
