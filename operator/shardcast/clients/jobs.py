@@ -88,8 +88,8 @@ class LocalJobs:
         self._directory = directory
 
     def _files(self, namespace: str, name: str) -> tuple[Path, Path, Path]:
-        base = self._directory / f"{namespace}.{name}"
-        return base.with_suffix(".pid"), base.with_suffix(".rc"), base.with_suffix(".log")
+        base = self._directory / f"{namespace}.{name}"  # names hold dots: no with_suffix
+        return Path(f"{base}.pid"), Path(f"{base}.rc"), Path(f"{base}.log")
 
     async def create(self, namespace: str, manifest: Mapping[str, Any]) -> None:
         pid_file, rc_file, log_file = self._files(namespace, manifest["metadata"]["name"])

@@ -177,6 +177,11 @@ def _etcd_part(name: str, data: Path, port: int, cluster: dict[str, int]) -> Par
     return Part(name, argv, ready=ready, timeout_seconds=30)
 
 
+def consensus_members() -> list[Part]:
+    """The consensus etcd members, for stopping and starting one (fault-injection tests)."""
+    return _consensus_etcd_parts(state_dir())
+
+
 def _consensus_etcd_parts(state: Path) -> list[Part]:
     cluster = {f"consensus-{i}": port for i, port in enumerate(CONSENSUS_ETCD_PORTS)}
     return [_etcd_part(name, state / name, port, cluster) for name, port in cluster.items()]
