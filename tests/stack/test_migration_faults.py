@@ -3,10 +3,8 @@ members stopped and started, and the Jobs run as local processes so each phase l
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +17,7 @@ from shardcast.devstack.manifests import statefulset
 from shardcast.devstack.paths import state_dir
 from tests.stack.consensus import record
 from tests.stack.kube import apply, condition, get, wait_for
+from tests.stack.operator_process import operators
 from tests.stack.test_migrations import ended, move, shard
 
 Start = Callable[[], subprocess.Popen[bytes]]
@@ -40,25 +39,8 @@ POLICY = {"apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
 @pytest.fixture
 def start_operator(endpoints: stack.Endpoints, namespace: str,
                    tmp_path: Path) -> Iterator[Start]:
-    """`shardcast run` as a real process watching the test's namespace; each call starts one."""
-    started: list[subprocess.Popen[bytes]] = []
-    env = {**os.environ, "KUBECONFIG": str(endpoints.kubeconfig),
-           "SHARDCAST_ETCD_ENDPOINTS": ",".join(endpoints.consensus_etcd),
-           "SHARDCAST_JOB_EXECUTOR": "local", "SHARDCAST_LOCAL_JOBS_DIR": str(tmp_path / "jobs"),
-           "SHARDCAST_MIGRATION_TICK_SECONDS": "0.5", "SHARDCAST_RESYNC_SECONDS": "2"}
-
-    def start() -> subprocess.Popen[bytes]:
-        log = (tmp_path / f"operator-{len(started)}.log").open("w")
-        started.append(subprocess.Popen(
-            [sys.executable, "-m", "shardcast.cli", "run", "--standalone", "-n", namespace,
-             f"--liveness=http://127.0.0.1:{18190 + len(started)}/healthz"],
-            env=env, stdout=log, stderr=subprocess.STDOUT))
-        return started[-1]
-
-    yield start
-    for proc in started:
-        proc.kill()
-        proc.wait(timeout=30)
+    with operators(endpoints, namespace, tmp_path) as running:
+        yield running.start
 
 
 def phase(obj: dict[str, Any]) -> str:

@@ -1,0 +1,47 @@
+"""`shardcast run` as real processes (so they can be SIGKILLed), Jobs as local processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+from shardcast.devstack import stack
+
+
+class Operators:
+    def __init__(self, endpoints: stack.Endpoints, namespace: str, logs: Path,
+                 env: Mapping[str, str]) -> None:
+        self.namespace, self.logs = namespace, logs
+        self.env = {**os.environ, "KUBECONFIG": str(endpoints.kubeconfig),
+                    "SHARDCAST_ETCD_ENDPOINTS": ",".join(endpoints.consensus_etcd),
+                    "SHARDCAST_PROMETHEUS_URL": endpoints.prometheus_url,
+                    "SHARDCAST_JOB_EXECUTOR": "local",
+                    "SHARDCAST_LOCAL_JOBS_DIR": str(logs / "jobs"),
+                    "SHARDCAST_MIGRATION_TICK_SECONDS": "0.5", "SHARDCAST_RESYNC_SECONDS": "2",
+                    **env}
+        self.started: list[subprocess.Popen[bytes]] = []
+
+    def start(self) -> subprocess.Popen[bytes]:
+        """One more standalone operator watching the namespace."""
+        log = (self.logs / f"operator-{len(self.started)}.log").open("w")
+        self.started.append(subprocess.Popen(
+            [sys.executable, "-m", "shardcast.cli", "run", "--standalone", "-n", self.namespace,
+             f"--liveness=http://127.0.0.1:{18190 + len(self.started)}/healthz"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT))
+        return self.started[-1]
+
+
+@contextmanager
+def operators(endpoints: stack.Endpoints, namespace: str, logs: Path,
+              env: Mapping[str, str] | None = None) -> Iterator[Operators]:
+    running = Operators(endpoints, namespace, logs, env or {})
+    try:
+        yield running
+    finally:
+        for proc in running.started:
+            proc.kill()
+            proc.wait(timeout=30)
