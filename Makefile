@@ -25,8 +25,9 @@ test-fast: $(STAMP)
 	$(BIN)/pytest -m 'not stack'
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests bench
+	$(BIN)/ruff check operator tests bench examples
 	$(BIN)/mypy
+	MYPYPATH=operator $(BIN)/mypy --strict examples/dataplane/shardkv
 	$(BIN)/lint-imports
 
 up: $(STAMP)

@@ -1,13 +1,14 @@
-"""Markers: every test under tests/stack/ needs the local stack and is marked `stack`."""
+"""Markers: every test under tests/stack/ and tests/dataplane/ needs the local stack and is
+marked `stack`."""
 
 from pathlib import Path
 
 import pytest
 
-STACK_DIR = Path(__file__).parent / "stack"
+STACK_DIRS = (Path(__file__).parent / "stack", Path(__file__).parent / "dataplane")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if STACK_DIR in Path(item.path).parents:
+        if any(d in Path(item.path).parents for d in STACK_DIRS):
             item.add_marker(pytest.mark.stack)

@@ -17,8 +17,6 @@ from tests.dataplane.campaign import campaign
 from tests.dataplane.cluster import Cluster
 from tests.dataplane.driver import FAILURES, Driver
 
-pytestmark = pytest.mark.stack
-
 
 def test_sixty_four_moves_lose_no_writes(cluster: Cluster) -> None:
     sizes = {f"s{i}": 200 for i in range(8)}

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from shardkv.client import NodeClient
 from shardkv.router import Router
 
@@ -24,7 +23,6 @@ from tests.stack.kube import apply, wait_for
 from tests.stack.operator_process import operators
 from tests.stack.test_migrations import ended, move, shard
 
-pytestmark = pytest.mark.stack
 MOVES = 8
 
 

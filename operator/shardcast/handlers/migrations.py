@@ -103,11 +103,11 @@ async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, u
                    spec: kopf.Spec, status: kopf.Status, phase: Phase,
                    blocked: tuple[str, str] | None, policy: dict[str, Any]) -> World:
     shard = spec["shard"]
-    placement, claim = await asyncio.gather(store.placement(ns, shard),
-                                            store.announcement(ns, shard))
+    placement = await store.placement(ns, shard)
+    claim = await store.announcement(ns, shard)
     ours = claim is not None and claim.value.uid == uid
-    sync_state, cutover_state = await asyncio.gather(
-        jobs.state(ns, job_name(name, "sync")), jobs.state(ns, job_name(name, "cutover")))
+    sync_state = await jobs.state(ns, job_name(name, "sync"))
+    cutover_state = await jobs.state(ns, job_name(name, "cutover"))
     kpis_now, kpis_error = None, None
     if phase in (Phase.SYNCING, Phase.REDIRECTING, Phase.CUTTING_OVER):
         kpis_now, kpis_error = await _read_kpis(policy, ns, shard, spec["source"], spec["target"])
@@ -133,12 +133,14 @@ async def _read_kpis(policy: dict[str, Any], ns: str, shard: str, source: str,
         return None, None
     if url is None:
         return None, "SHARDCAST_PROMETHEUS_URL is not set"
-    try:
-        values = await asyncio.gather(*(asyncio.to_thread(instant_value, url, q)
-                                        for q in queries.values()))
-    except MetricsUnavailable as error:
-        return None, str(error)
-    return Kpis(**dict(zip(queries, values, strict=True))), None
+    answers = await asyncio.gather(*(asyncio.to_thread(instant_value, url, q)
+                                     for q in queries.values()), return_exceptions=True)
+    for answer in answers:
+        if isinstance(answer, MetricsUnavailable):
+            return None, str(answer)
+        if isinstance(answer, BaseException):
+            raise answer
+    return Kpis(**dict(zip(queries, answers, strict=True))), None  # type: ignore[arg-type]
 
 
 async def _perform(step: actions.Step, world: World, store: ConsensusStore, jobs: JobRunner,

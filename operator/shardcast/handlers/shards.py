@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from typing import Any
 
@@ -41,8 +40,9 @@ async def observe_shard(body: kopf.Body, spec: kopf.Spec, name: str, namespace: 
 
 async def _record(store: ConsensusStore, ns: str, name: str, declared: str) -> shard.Record:
     """etcd's placement, created from the declared node the first time the shard is seen."""
-    placed, claim = await asyncio.gather(store.register(ns, name, declared),
-                                         store.announcement(ns, name))
+    # One after the other: if the first fails, no orphaned second call is left to fail later.
+    placed = await store.register(ns, name, declared)
+    claim = await store.announcement(ns, name)
     return shard.Record(placed.value.node, placed.value.epoch, placed.revision,
                         claim.value.migration if claim else None)
 
