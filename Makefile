@@ -27,7 +27,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check operator tests bench examples
 	$(BIN)/mypy
-	MYPYPATH=operator $(BIN)/mypy --strict examples/dataplane/shardkv
+	$(BIN)/mypy --strict examples/dataplane/shardkv
 	$(BIN)/lint-imports
 
 up: $(STAMP)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 
+from shardkv.local import running
 from tests.dataplane.campaign import Outcome, campaign
-from tests.dataplane.cluster import running
 
 from shardcast.devstack.stack import CONSENSUS_ETCD_PORTS
 

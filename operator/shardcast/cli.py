@@ -33,10 +33,11 @@ def run(namespace: tuple[str, ...], standalone: bool, liveness: str, verbose: bo
 
 
 @main.command()
-@click.option("--seconds", default=20.0, show_default=True,
-              help="How long the operator runs before the demo reports.")
+@click.option("--seconds", default=180.0, show_default=True,
+              help="How long to wait at most for the operator's moves to end.")
 def demo(seconds: float) -> None:
-    """Bring up the local stack and run the operator on shards loaded by real traces."""
+    """The local stack, shards loaded by real traces, the operator forecasting and moving them
+    on the reference data plane under writes."""
     from shardcast.demo import run_demo
 
     _or_exit(lambda: run_demo(seconds))

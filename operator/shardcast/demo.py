@@ -1,15 +1,20 @@
-"""`shardcast demo`: the local stack, shardcast's API and operator, shards loaded by real traces.
+"""`shardcast demo`: shardcast's main job, end to end, on the local stack.
 
-Each demo shard's utilization is a real trace backfilled into Prometheus; the operator runs
-against the real API server and reports every shard's status, next to the load Prometheus holds.
+Real traces, backfilled into Prometheus, are the shards' CPU load. The operator forecasts each
+shard, finds the node whose projected load crosses the policy's threshold, and moves a shard off
+it before the peak: a ShardMigration whose sync and cutover Jobs run the reference data plane's
+tools (examples/dataplane) as local processes, shifting traffic through etcd while a writer keeps
+writing. The demo then checks every acknowledged write and prints the timeline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -18,74 +23,192 @@ import numpy as np
 import yaml
 
 from shardcast.clients.prometheus import query_range
+from shardcast.consensus.store import ConsensusStore
 from shardcast.devstack import stack
 from shardcast.devstack.history import TRACE_METRIC, replay_query
 from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import install_crds, statefulset
-from shardcast.devstack.nodes import FAKE_NODES
 from shardcast.devstack.paths import state_dir
 from shardcast.devstack.prometheus import aligned_now
 
 NAMESPACE = "shardcast-demo"
-DEMO_TRACES = ("nab/ec2_cpu_utilization_5f5533", "nab/ec2_cpu_utilization_825cc2",
-               "nab/rds_cpu_utilization_cc0c53", "alibaba2018/cpu")
+DATAPLANE = Path(__file__).resolve().parents[2] / "examples" / "dataplane"
+# (trace, node, scale): CPU percent of one machine, scaled to cores of an 8-core kwok node.
+# node-a carries two shards whose projected peak crosses 80%; node-d starts empty.
+DEMO_SHARDS = (("nab/ec2_cpu_utilization_5f5533", "node-a", 0.08),
+               ("nab/ec2_cpu_utilization_825cc2", "node-b", 0.04),
+               ("nab/rds_cpu_utilization_cc0c53", "node-c", 0.08),
+               ("alibaba2018/cpu", "node-a", 0.08))
+NODES = ("node-a", "node-b", "node-c", "node-d")
 DAY_SECONDS = 86_400
 STEP_SECONDS = 300
-NODE_CORES = 8
+ENDED = {"Active", "RolledBack", "Failed"}
 
 
-def run_demo(operator_seconds: float = 20.0) -> None:
+def run_demo(wait_seconds: float = 180.0) -> None:
+    if not DATAPLANE.is_dir():
+        raise SystemExit(f"the demo needs a source checkout: {DATAPLANE} is missing")
+    sys.path.insert(0, str(DATAPLANE))
+    from shardkv.local import running
+
     endpoints = stack.up()
     kubeconfig = endpoints.kubeconfig
     install_crds(kubeconfig)
     kubectl(kubeconfig, "create", "namespace", NAMESPACE, check=False)
-    kubectl(kubeconfig, "-n", NAMESPACE, "apply", "-f", "-",
-            stdin="---\n".join(yaml.safe_dump(o) for o in _demo_objects(state_dir())))
-    print(f"\nrunning the operator for {operator_seconds:.0f}s against {kubeconfig} ...")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "SHARDCAST_RESYNC_SECONDS": "5",
-           "SHARDCAST_PROMETHEUS_URL": endpoints.prometheus_url}
-    operator = subprocess.Popen(
-        [sys.executable, "-m", "shardcast.cli", "run", "--standalone", "-n", NAMESPACE,
-         "--liveness=http://127.0.0.1:18080/healthz"], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(operator_seconds)
-    finally:
-        operator.terminate()
-        _, errors = operator.communicate(timeout=30)
-    print(kubectl(kubeconfig, "-n", NAMESPACE, "get", "shards,migrationpolicies", "-o", "wide"))
-    if "Traceback" in errors:
-        print(errors[-3000:], file=sys.stderr)
-        raise SystemExit("the operator failed; its traceback is above")
+    logs = Path(tempfile.mkdtemp(prefix="shardcast-demo-"))
+    with running(NAMESPACE, endpoints.consensus_etcd, NODES, logs) as cluster:
+        env = {**os.environ, **cluster.env(), "KUBECONFIG": str(kubeconfig),
+               "SHARDCAST_RESYNC_SECONDS": "5", "SHARDCAST_MIGRATION_TICK_SECONDS": "0.5",
+               "SHARDCAST_PROMETHEUS_URL": endpoints.prometheus_url,
+               "SHARDCAST_JOB_EXECUTOR": "local", "SHARDCAST_LOCAL_JOBS_DIR": str(logs / "jobs")}
+        with (logs / "operator.log").open("w") as log:
+            operator = subprocess.Popen(
+                [sys.executable, "-m", "shardcast.cli", "run", "--standalone", "-n", NAMESPACE,
+                 "--liveness=http://127.0.0.1:18080/healthz"], env=env, stdout=log,
+                stderr=subprocess.STDOUT)
+            try:
+                _start_over(kubeconfig, endpoints.consensus_etcd)
+                print(f"\noperator running (log: {logs / 'operator.log'}); waiting for it to "
+                      f"forecast, plan and move (at most {wait_seconds:.0f}s) ...")
+                kubectl(kubeconfig, "-n", NAMESPACE, "apply", "-f", "-",
+                        stdin="---\n".join(yaml.safe_dump(o) for o in _demo_objects(state_dir())))
+                acked, wrong = asyncio.run(_writes_during_moves(cluster, kubeconfig,
+                                                                wait_seconds))
+            finally:
+                operator.terminate()
+                operator.wait(timeout=30)
+    print(kubectl(kubeconfig, "-n", NAMESPACE, "get", "shards,shardmigrations", "-o", "wide"))
     _print_load(endpoints.prometheus_url)
     _print_predictions(kubeconfig)
     _print_plan(kubeconfig)
-    print(f"\nexplore: export KUBECONFIG={kubeconfig}; kubectl -n {NAMESPACE} describe shards")
+    _print_timeline(kubeconfig)
+    print(f"\nwrites through the router during the demo: {acked} acknowledged, {wrong} lost or "
+          "wrong when read back")
+    print(f"\nexplore: export KUBECONFIG={kubeconfig}; kubectl -n {NAMESPACE} describe "
+          "shardmigrations")
+    if wrong:
+        raise SystemExit("acknowledged writes were lost")
+
+
+def _start_over(kubeconfig: Path, etcd: tuple[str, ...]) -> None:
+    """Remove an earlier run's objects (the operator, now running, releases their finalizers)
+    and its records in etcd, so placements start again from the Shards' specs."""
+    kubectl(kubeconfig, "-n", NAMESPACE, "delete", "shardcast", "--all", "--timeout=60s",
+            check=False)
+
+    async def forget() -> None:
+        async with ConsensusStore.open(etcd) as store:
+            await store.forget(NAMESPACE)
+
+    asyncio.run(forget())
+
+
+async def _writes_during_moves(cluster: Any, kubeconfig: Path,
+                               wait_seconds: float) -> tuple[int, int]:
+    """Write through the data plane's router until the operator's moves have ended; then read
+    every acknowledged write back. Returns (acknowledged, lost or wrong)."""
+    from shardkv.client import NodeClient
+    from shardkv.router import Router
+
+    shards = [f"kv-{i}" for i in range(len(DEMO_SHARDS))]
+    acked: dict[tuple[str, str], str] = {}
+    async with ConsensusStore.open(cluster.etcd) as store, \
+            NodeClient.open(cluster.addresses) as client, \
+            Router.open(store, NAMESPACE, client) as router:
+        while any(router.placement(s) is None for s in shards):
+            await asyncio.sleep(0.2)  # the operator registers each Shard in etcd
+        stop = asyncio.Event()
+
+        async def writer() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                shard = shards[n % len(shards)]
+                await router.write(shard, f"k{n}", f"v{n}")
+                acked[(shard, f"k{n}")] = f"v{n}"
+                await asyncio.sleep(0.005)
+
+        task = asyncio.create_task(writer())
+        try:
+            await asyncio.to_thread(_wait_for_moves, kubeconfig, wait_seconds)
+        finally:
+            stop.set()
+            await task
+        wrong = 0
+        for (shard, key), value in acked.items():
+            wrong += (await router.read(shard, key)).value != value
+        return len(acked), wrong
+
+
+def _wait_for_moves(kubeconfig: Path, wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        moves = _migrations(kubeconfig)
+        if moves and all(m.get("status", {}).get("phase") in ENDED for m in moves):
+            _wait_for_evaluation_after(kubeconfig, max(
+                t.get("finishedAt", "") for m in moves for t in m["status"]["phaseTimes"]),
+                deadline)
+            return
+        time.sleep(1)
+    print(f"no move ended within {wait_seconds:.0f}s; showing where things stand")
+
+
+def _wait_for_evaluation_after(kubeconfig: Path, moment: str, deadline: float) -> None:
+    """Until the policy has looked again after the moves, so its plan shows where they left it."""
+    while time.monotonic() < deadline:
+        status = json.loads(kubectl(kubeconfig, "-n", NAMESPACE, "get", "migrationpolicy",
+                                    "kv-cpu", "-o", "json")).get("status", {})
+        if status.get("lastEvaluation", {}).get("time", "") > moment:
+            return
+        time.sleep(1)
+
+
+def _migrations(kubeconfig: Path) -> list[dict[str, Any]]:
+    found = json.loads(kubectl(kubeconfig, "-n", NAMESPACE, "get", "shardmigrations",
+                               "-o", "json"))
+    return list(found["items"])
 
 
 def _demo_objects(state: Path) -> list[dict[str, Any]]:
-    objects: list[dict[str, Any]] = [statefulset("kv", replicas=len(DEMO_TRACES))]
-    for i, trace in enumerate(DEMO_TRACES):
+    objects: list[dict[str, Any]] = [statefulset("kv", replicas=len(NODES))]
+    for i, (trace, node, scale) in enumerate(DEMO_SHARDS):
         objects.append({
             "apiVersion": "shardcast.io/v1alpha1", "kind": "Shard",
             "metadata": {"name": f"kv-{i}", "labels": {"app": "kv"}},
-            "spec": {"workload": {"name": "kv"},
-                     "placement": {"node": FAKE_NODES[i % len(FAKE_NODES)].name,
-                                   "member": f"kv-{i}"},
+            "spec": {"workload": {"name": "kv"}, "placement": {"node": node},
                      "sizeBytes": (i + 1) * 4 << 30,
-                     "metrics": {"cpu": {"query": _cores(replay_query(trace, state))}}}})
+                     "metrics": {"cpu": {"query": f"({replay_query(trace, state)}) * {scale}"}}}})
     objects.append({
         "apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
         "metadata": {"name": "kv-cpu"},
-        "spec": {"mode": "dry-run", "shardSelector": {"matchLabels": {"app": "kv"}},
-                 "metric": {"type": "cpu"},
-                 "forecast": {"horizon": "1h", "historyWindow": "168h", "model": "auto"}}})
+        "spec": {"mode": "auto", "shardSelector": {"matchLabels": {"app": "kv"}},
+                 "metric": {"type": "cpu"}, "threshold": {"utilization": 80, "trigger": "upper"},
+                 "forecast": {"horizon": "1h", "historyWindow": "168h", "model": "auto"},
+                 "jobs": {"sync": _job("shardkv.sync"), "cutover": _job("shardkv.cutover")},
+                 "trafficShift": {"steps": [10, 50, 100], "gateWindow": "2s"}}})
     return objects
 
 
-def _cores(percent_query: str) -> str:
-    """The traces are CPU percentages of one machine; as cores of an 8-core kwok node."""
-    return f"({percent_query}) * {NODE_CORES / 100}"
+def _job(module: str) -> dict[str, Any]:
+    """A Job whose command runs the data plane's tool; the local executor runs it as is."""
+    return {"template": {"spec": {"containers": [
+        {"name": module.rsplit(".", 1)[1], "image": "shardkv:dev",
+         "command": [sys.executable, "-m", module]}]}}}
+
+
+def _print_timeline(kubeconfig: Path) -> None:
+    print("\neach move, phase by phase:")
+    for move in _migrations(kubeconfig):
+        spec, status = move["spec"], move.get("status", {})
+        reason = spec.get("reason", {})
+        print(f"  {move['metadata']['name']}: {spec['shard']} {spec['source']} -> "
+              f"{spec['target']} ({status.get('phase', 'Pending')}); predicted "
+              f"{reason.get('predictedPeak', '?')}% at {reason.get('peakTime', '?')} "
+              f"against {reason.get('threshold', '?')}%")
+        for step in status.get("phaseTimes", []):
+            print(f"    {step['phase']:12} {step['startedAt']} .. {step.get('finishedAt', '')}")
+        if status.get("rollbackReason"):
+            print(f"    rolled back: {status['rollbackReason']}")
 
 
 def _query(trace: str) -> str:
@@ -110,7 +233,7 @@ def _print_predictions(kubeconfig: Path) -> None:
 def _print_plan(kubeconfig: Path) -> None:
     policy = json.loads(kubectl(kubeconfig, "-n", NAMESPACE, "get", "migrationpolicy",
                                 "kv-cpu", "-o", "json")).get("status", {})
-    print("\nthe policy's plan (dry-run: recorded, never executed):")
+    print("\nthe policy's plan when the demo ended:")
     for node in policy.get("nodes", []):
         print(f"  {node['name']}: {node['utilization']:5.1f}% now, projected peak "
               f"{node['predictedPeak']:5.1f}% at {node['peakTime']} ({node['shards']} shard(s))")
@@ -125,7 +248,7 @@ def _print_load(prometheus_url: str) -> None:
     end = aligned_now(STEP_SECONDS)
     print(f"last 24h of each shard's load, from Prometheus ({prometheus_url}), real traces:")
     print(f"  {'shard':6} {'trace':34} {'min':>8} {'mean':>8} {'max':>8} {'now':>8}")
-    for i, trace in enumerate(DEMO_TRACES):
+    for i, (trace, _, _) in enumerate(DEMO_SHARDS):
         values = query_range(prometheus_url, f"last_over_time({_query(trace)}[1h])",
                              end - DAY_SECONDS, end, STEP_SECONDS)
         values = values[np.isfinite(values)]

@@ -8,10 +8,10 @@ import random
 from dataclasses import dataclass
 
 from shardkv.client import NodeClient
+from shardkv.local import Cluster
 from shardkv.router import Router
 
 from shardcast.consensus.store import ConsensusStore
-from tests.dataplane.cluster import Cluster
 from tests.dataplane.driver import FAILURES, Driver, Move
 from tests.dataplane.workload import (
     Ledger,

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from shardkv.local import Cluster, running
 
 from shardcast.devstack import stack
-from tests.dataplane.cluster import Cluster, running
 from tests.stack.conftest import endpoints  # noqa: F401  (the session's local stack)
 
 NODES = ("node-a", "node-b", "node-c", "node-d")

@@ -16,9 +16,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from shardkv.local import Cluster
+
 from shardcast.consensus.records import Announcement, Versioned
 from shardcast.consensus.store import ConsensusStore
-from tests.dataplane.cluster import Cluster
 
 KILL_SYNC, ABANDON_SHIFT = "kill-sync", "abandon-shift"
 KILL_CUTOVER, ABANDON_AFTER_CUTOVER = "kill-cutover", "abandon-after-cutover"

@@ -10,11 +10,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from shardkv.client import NodeClient, Served
+from shardkv.local import Cluster
 from shardkv.protocol import NOT_OWNER, RETRY, Refused
 
 from shardcast.consensus.store import ConsensusStore
 from tests.dataplane.campaign import campaign
-from tests.dataplane.cluster import Cluster
 from tests.dataplane.driver import FAILURES, Driver
 
 

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from shardkv.client import NodeClient
+from shardkv.local import Cluster
 from shardkv.router import Router
 
 from shardcast.consensus.store import ConsensusStore
 from shardcast.devstack import stack
 from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import install_crds, statefulset
-from tests.dataplane.cluster import Cluster
 from tests.dataplane.workload import Ledger, leftovers, lost_writes, read, write
 from tests.stack.kube import apply, wait_for
 from tests.stack.operator_process import operators

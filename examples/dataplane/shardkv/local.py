@@ -1,5 +1,5 @@
-"""shardkv node processes on loopback for tests and the bench: started on free ports, ready once
-each has read the consensus record, terminated at the end."""
+"""shardkv node processes on loopback (the demo, the tests, the bench): started on free ports,
+ready once each has read the consensus record, terminated at the end."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from shardkv.client import NodeClient
 
-from tests.dataplane import DATAPLANE
+DATAPLANE = Path(__file__).resolve().parents[1]  # what PYTHONPATH needs for `-m shardkv.*`
 
 
 def free_port() -> int:

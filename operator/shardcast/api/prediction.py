@@ -18,11 +18,16 @@ def prediction_status(forecast: Forecast, *, policy: str, metric: str, horizon: 
     status: dict[str, Any] = {
         "policy": policy, "model": forecast.model, "metric": metric, "horizon": horizon,
         "computedAt": rfc3339(computed_at),
-        "point": float(forecast.point[-1]), "lower": float(forecast.lower[-1]),
-        "upper": float(forecast.upper[-1]), "intervalLevel": forecast.interval_level,
-        "peak": forecast.peak, "peakTime": rfc3339(peak_time),
+        "point": _shown(forecast.point[-1]), "lower": _shown(forecast.lower[-1]),
+        "upper": _shown(forecast.upper[-1]), "intervalLevel": forecast.interval_level,
+        "peak": _shown(forecast.peak), "peakTime": rfc3339(peak_time),
         "fallbackReason": (fallback_reason or "")[:1024],
     }
     if math.isfinite(backtest_mase):
-        status["backtestMASE"] = backtest_mase
+        status["backtestMASE"] = round(backtest_mase, 3)
     return status
+
+
+def _shown(value: float) -> float:
+    """Four significant digits: what a forecast can claim, and what fits a printer column."""
+    return float(f"{float(value):.4g}")

@@ -230,6 +230,12 @@ class ConsensusStore:
             failure=[]))
         return bool(ok)
 
+    async def forget(self, namespace: str) -> None:
+        """Delete every record of a namespace: for starting a demo or test over, never in
+        operation (placements of live shards would be re-registered from their specs)."""
+        for kind in (MIGRATION, ROUTE, PLACEMENT):
+            await self._call(self._client.delete_prefix(records.prefix(kind, namespace)))
+
     async def _holder(self, namespace: str, shard: str) -> str:
         held = await self.announcement(namespace, shard)
         placed = await self.placement(namespace, shard)

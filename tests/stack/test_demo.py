@@ -1,0 +1,26 @@
+"""The README's run command: forecasts lead to a move on the reference data plane, no write lost."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from shardcast.devstack import stack
+
+
+def test_the_demo_moves_a_shard_before_its_peak_and_loses_no_write(
+        endpoints: stack.Endpoints) -> None:
+    run = subprocess.run([sys.executable, "-m", "shardcast.cli", "demo", "--seconds", "240"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    out = run.stdout
+    moves = re.findall(r"^  (\S+): (kv-\d) (node-\w) -> (node-\w) \((\w+)\); predicted ([\d.]+)%",
+                       out, re.MULTILINE)
+    assert moves, out[-3000:]
+    assert all(phase == "Active" for *_, phase, _ in moves), moves
+    assert all(float(peak) > 80 for *_, peak in moves)  # moved because the forecast crossed 80%
+    writes = re.search(r"(\d+) acknowledged, (\d+) lost", out)
+    assert writes, out[-3000:]
+    acked, wrong = map(int, writes.groups())
+    assert acked > 100 and wrong == 0
