@@ -77,6 +77,8 @@ def test_a_migration_walks_every_phase_and_moves_the_shard(
     mirrored = wait_for(kubeconfig, namespace, "shard/kv-0",
                         lambda o: o.get("status", {}).get("node") == "node-b")
     assert mirrored["status"]["epoch"] == 2
+    workload = get(kubeconfig, namespace, "statefulset/kv")
+    assert workload["metadata"]["annotations"]["placement.shardcast.io/kv-0"] == "node-b@2"
 
 
 def test_a_failing_sync_job_rolls_back_with_the_source_intact(

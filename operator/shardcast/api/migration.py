@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -43,6 +44,14 @@ def admission(spec: Mapping[str, Any], shard_node: str | None,
                                  f"{' or '.join(f'jobs.{k}' for k in missing)}; nothing can "
                                  "copy or switch the shard")
     return None
+
+
+def placement_annotation(shard: str, node: str, epoch: int) -> dict[str, str]:
+    """Where a shard lives, on its StatefulSet: `placement.shardcast.io/<shard>: <node>@<epoch>`,
+    for the workload's own tooling (and humans) to read without etcd."""
+    digest = hashlib.sha1(shard.encode()).hexdigest()[:8]
+    name = shard if len(shard) <= 63 else f"{shard[:54]}-{digest}"
+    return {f"placement.shardcast.io/{name}": f"{node}@{epoch}"}
 
 
 def phase_times(existing: list[Mapping[str, Any]], phase: Phase, now: str) -> list[dict[str, Any]]:

@@ -46,6 +46,23 @@ async def read_statefulset(namespace: str, name: str) -> WorkloadState | None:
     return await asyncio.to_thread(read)
 
 
+async def annotate_statefulset(namespace: str, name: str, annotations: dict[str, str]) -> bool:
+    """Merge annotations into a StatefulSet's metadata (not its pod template, so no pod restarts);
+    False if it does not exist."""
+    def patch() -> bool:
+        try:
+            kubernetes.client.AppsV1Api().patch_namespaced_stateful_set(
+                name, namespace, {"metadata": {"annotations": annotations}},
+                _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            if error.status == 404:
+                return False
+            raise
+        return True
+
+    return await asyncio.to_thread(patch)
+
+
 async def patch_status(group: str, version: str, plural: str, namespace: str, name: str,
                        status: dict[str, object]) -> None:
     """Merge-patch another object's status subresource (kopf patches only the handled one)."""

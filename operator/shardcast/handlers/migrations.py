@@ -58,6 +58,7 @@ class World:
     placement: Versioned[Placement] | None
     claim: Versioned[Announcement] | None
     policy: dict[str, Any]
+    workload: str | None  # the shard's StatefulSet, which records its placement
 
 
 @kopf.timer(GROUP, VERSION, MIGRATIONS, interval=TICK_SECONDS, when=_unfinished)
@@ -80,7 +81,8 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
         return
     try:
         world = await _observe(store, memo.jobs, ns, name, uid, spec, status, phase,
-                               blocked, policy or {})
+                               blocked, policy or {},
+                               _workload(kwargs["shard_specs"], namespace, spec["shard"]))
         step = next_step(world.seen, shift_settings(world.policy))
         if step is None:
             return
@@ -101,7 +103,8 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
 
 async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, uid: str,
                    spec: kopf.Spec, status: kopf.Status, phase: Phase,
-                   blocked: tuple[str, str] | None, policy: dict[str, Any]) -> World:
+                   blocked: tuple[str, str] | None, policy: dict[str, Any],
+                   workload: str | None) -> World:
     shard = spec["shard"]
     placement = await store.placement(ns, shard)
     claim = await store.announcement(ns, shard)
@@ -122,7 +125,15 @@ async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, u
         traffic_percent=int(status.get("trafficPercent", 0)), step_age_seconds=age,
         kpis_before=migration.kpis_from_status(status.get("kpisBefore")), kpis_now=kpis_now,
         kpis_error=kpis_error)
-    return World(seen, placement, claim if ours else None, policy)
+    return World(seen, placement, claim if ours else None, policy, workload)
+
+
+def _workload(shard_specs: kopf.Index[str | None, dict[str, dict[str, Any]]],
+              namespace: str | None, shard: str) -> str | None:
+    for specs in shard_specs.get(namespace, []):
+        if shard in specs:
+            return (specs[shard].get("workload") or {}).get("name")
+    return None
 
 
 async def _read_kpis(policy: dict[str, Any], ns: str, shard: str, source: str,
@@ -184,6 +195,9 @@ async def _perform(step: actions.Step, world: World, store: ConsensusStore, jobs
             await k8s.patch_status(GROUP, VERSION, SHARDS, ns, shard, {
                 "node": placed.value.node, "epoch": placed.value.epoch,
                 "lastMigration": {"name": name, "phase": Phase.ACTIVE.value, "finishedAt": now}})
+            if world.workload:
+                await k8s.annotate_statefulset(ns, world.workload, migration.placement_annotation(
+                    shard, placed.value.node, placed.value.epoch))
             if seen.kpis_now is not None:
                 patch.status["kpisAfter"] = migration.kpis_status(seen.kpis_now)
         case actions.RollBack():
