@@ -119,3 +119,49 @@ def test_the_chart_installs_and_uninstalls(helm_env: dict[str, str], kubeconfig:
     gone = kubectl(kubeconfig, "get", f"clusterrole/{namespace}-shardcast",
                    "--ignore-not-found")
     assert gone == ""
+
+
+MANIFESTS = REPO / "manifests"
+HELM_ONLY_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")
+
+
+def by_kind_and_name(manifests: str) -> dict[tuple[str, str], dict[str, object]]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(manifests) if d}
+
+
+def test_the_kustomize_crds_are_the_repositorys() -> None:
+    copies = {p.name: p.read_bytes() for p in (MANIFESTS / "base" / "crds").glob("*.yaml")}
+    assert copies == {p.name: p.read_bytes() for p in (REPO / "crds").glob("*.yaml")}
+
+
+def test_the_kustomize_base_is_the_chart_with_default_values(helm_env: dict[str, str]) -> None:
+    chart = by_kind_and_name(render(helm_env, "shardcast-system"))
+    for obj in chart.values():
+        labels = obj["metadata"]["labels"]  # type: ignore[index]
+        for label in HELM_ONLY_LABELS:
+            del labels[label]
+    base = by_kind_and_name(kubectl_kustomize(MANIFESTS / "base"))
+    extra = {key for key in base if key[0] in {"CustomResourceDefinition", "Namespace"}}
+    assert {k: v for k, v in base.items() if k not in extra} == chart
+
+
+def kubectl_kustomize(directory: Path) -> str:
+    proc = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("kustomization", ["base", "overlays/example"])
+def test_the_kustomizations_are_accepted_by_the_api_server(
+        kustomization: str, kubeconfig: Path, namespace: str, tmp_path: Path) -> None:
+    # The same objects in the test's namespace: nothing is created (dry run), but namespaced
+    # objects can only be checked in a namespace that exists.
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "namespace": namespace,
+        "resources": [os.path.relpath(MANIFESTS / kustomization, tmp_path)]}))  # no absolute
+    built = by_kind_and_name(kubectl_kustomize(tmp_path))
+    assert ("Deployment", "shardcast") in built and ("ClusterRole", "shardcast-system-shardcast") \
+        in built
+    kubectl(kubeconfig, "apply", "--server-side", "--dry-run=server", "-k", str(tmp_path))
