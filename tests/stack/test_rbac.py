@@ -4,6 +4,7 @@ through every phase with real Jobs; what it does not need, the API server refuse
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import yaml
 from shardcast.devstack import stack
 from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import statefulset
+from shardcast.devstack.process import StackError
 from tests.stack.kube import apply, get, wait_for
 from tests.stack.test_helm import helm_env, installed  # noqa: F401  (helm_env is a fixture)
 from tests.stack.test_migrations import PHASES, ended, move, policy, shard
@@ -74,8 +76,10 @@ def sa_operator(helm_env: dict[str, str], kubeconfig: Path, namespace: str,  # n
             proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             yield log
-            kubectl(kubeconfig, "-n", namespace, "delete", "shardcast", "--all", "--timeout=30s")
         finally:
+            with contextlib.suppress(StackError):  # the namespace fixture tries again
+                kubectl(kubeconfig, "-n", namespace, "delete", "shardcast", "--all",
+                        "--timeout=30s")
             proc.terminate()
             proc.wait(timeout=30)
 
