@@ -35,12 +35,15 @@ def run(namespace: tuple[str, ...], standalone: bool, liveness: str, verbose: bo
 @main.command()
 @click.option("--seconds", default=180.0, show_default=True,
               help="How long to wait at most for the operator's moves to end.")
-def demo(seconds: float) -> None:
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("shardcast-demo.png"), show_default=True,
+              help="Where to write the plot of node load, projections and moves.")
+def demo(seconds: float, plot_path: Path) -> None:
     """The local stack, shards loaded by real traces, the operator forecasting and moving them
     on the reference data plane under writes."""
     from shardcast.demo import run_demo
 
-    _or_exit(lambda: run_demo(seconds))
+    _or_exit(lambda: run_demo(seconds, plot_path))
 
 
 @main.command()

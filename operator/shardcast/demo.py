@@ -24,6 +24,7 @@ import yaml
 
 from shardcast.clients.prometheus import query_range
 from shardcast.consensus.store import ConsensusStore
+from shardcast.demo_plot import plot_demo
 from shardcast.devstack import stack
 from shardcast.devstack.history import TRACE_METRIC, replay_query
 from shardcast.devstack.kubectl import kubectl
@@ -42,10 +43,11 @@ DEMO_SHARDS = (("nab/ec2_cpu_utilization_5f5533", "node-a", 0.08),
 NODES = ("node-a", "node-b", "node-c", "node-d")
 DAY_SECONDS = 86_400
 STEP_SECONDS = 300
+NODE_CORES = 8
 ENDED = {"Active", "RolledBack", "Failed"}
 
 
-def run_demo(wait_seconds: float = 180.0) -> None:
+def run_demo(wait_seconds: float = 180.0, plot_path: Path | None = None) -> None:
     if not DATAPLANE.is_dir():
         raise SystemExit(f"the demo needs a source checkout: {DATAPLANE} is missing")
     sys.path.insert(0, str(DATAPLANE))
@@ -82,6 +84,8 @@ def run_demo(wait_seconds: float = 180.0) -> None:
     _print_predictions(kubeconfig)
     _print_plan(kubeconfig)
     _print_timeline(kubeconfig)
+    if plot_path is not None:
+        _plot(kubeconfig, endpoints.prometheus_url, plot_path)
     print(f"\nwrites through the router during the demo: {acked} acknowledged, {wrong} lost or "
           "wrong when read back")
     print(f"\nexplore: export KUBECONFIG={kubeconfig}; kubectl -n {NAMESPACE} describe "
@@ -242,6 +246,22 @@ def _print_plan(kubeconfig: Path) -> None:
                  if decision["action"] == "move" else decision["action"])
         print(f"  decision: {where}: {decision.get('reason', '')}")
     print(f"  why nothing moved: {policy.get('whyNothingMoved', '')}")
+
+
+def _plot(kubeconfig: Path, prometheus_url: str, path: Path) -> None:
+    """Node load over the last six hours as placed at the start, projections, and the moves."""
+    end = aligned_now(STEP_SECONDS)
+    state = state_dir()
+    node_load = {node: np.zeros(6 * 3600 // STEP_SECONDS + 1) for node in NODES}
+    for trace, node, scale in DEMO_SHARDS:
+        values = query_range(prometheus_url, f"({replay_query(trace, state)}) * {scale}",
+                             end - 6 * 3600, end, STEP_SECONDS)
+        node_load[node] += np.nan_to_num(values) * 100 / NODE_CORES
+    policy = json.loads(kubectl(kubeconfig, "-n", NAMESPACE, "get", "migrationpolicy", "kv-cpu",
+                                "-o", "json")).get("status", {})
+    plot_demo(path, end, STEP_SECONDS, node_load, 80,
+              policy.get("nodes", []), _migrations(kubeconfig))
+    print(f"\nplot of node load, projections and the moves' phases: {path}")
 
 
 def _print_load(prometheus_url: str) -> None:

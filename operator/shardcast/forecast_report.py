@@ -15,6 +15,7 @@ from shardcast.api.metrics import shard_query
 from shardcast.forecast.context import Context
 from shardcast.forecast.select import Selection, forecast, select
 from shardcast.forecast.types import Forecast
+from shardcast.plotting import pyplot
 from shardcast.traces import TRACES, default_traces_dir, load_trace
 from shardcast.traces.catalog import csv_spec
 
@@ -115,13 +116,7 @@ def describe(history: History, chosen: Selection, predicted: Forecast, context: 
 
 def plot(history: History, predicted: Forecast, context: Context, path: Path) -> None:
     """Recent history (24 horizons, at most two days), the forecast and its interval."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise SystemExit("plotting needs matplotlib: pip install 'shardcast[plot]'") from error
+    plt = pyplot()
     step = context.step_seconds
     shown = min(len(history.values), 2 * DAY_SECONDS // step, 24 * predicted.horizon_steps)
     past = (np.arange(-shown + 1, 1) * step) / 3600

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 from shardcast.devstack import stack
 
 
 def test_the_demo_moves_a_shard_before_its_peak_and_loses_no_write(
-        endpoints: stack.Endpoints) -> None:
-    run = subprocess.run([sys.executable, "-m", "shardcast.cli", "demo", "--seconds", "240"],
-                         capture_output=True, text=True, timeout=600)
+        endpoints: stack.Endpoints, tmp_path: Path) -> None:
+    picture = tmp_path / "demo.png"
+    run = subprocess.run([sys.executable, "-m", "shardcast.cli", "demo", "--seconds", "240",
+                          "--plot", str(picture)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout
     moves = re.findall(r"^  (\S+): (kv-\d) (node-\w) -> (node-\w) \((\w+)\); predicted ([\d.]+)%",
@@ -24,3 +26,4 @@ def test_the_demo_moves_a_shard_before_its_peak_and_loses_no_write(
     assert writes, out[-3000:]
     acked, wrong = map(int, writes.groups())
     assert acked > 100 and wrong == 0
+    assert picture.read_bytes().startswith(b"\x89PNG")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shardcast.plotting import pyplot
 from shardcast.sim.compare import Compared
 
 
@@ -31,13 +32,7 @@ def _ratio(value: float, base: float) -> str:
 
 def plot(runs: dict[str, Compared], threshold: float, path: Path) -> None:
     """Node utilization over time, one panel per policy, moves marked where they start."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as error:
-        raise SystemExit("plotting needs matplotlib: pip install 'shardcast[plot]'") from error
+    plt = pyplot()
     figure, axes = plt.subplots(len(runs), 1, figsize=(12, 2.2 * len(runs)), sharex=True,
                                 squeeze=False)
     for ax, (name, run) in zip(axes[:, 0], runs.items(), strict=True):
