@@ -107,8 +107,14 @@ def test_the_rendered_chart_is_accepted_by_the_api_server(
 
 def test_the_chart_installs_and_uninstalls(helm_env: dict[str, str], kubeconfig: Path,
                                            namespace: str) -> None:
+    # The pod must pass the restricted Pod Security Standard: admission rejects it otherwise.
+    kubectl(kubeconfig, "label", "namespace", namespace,
+            "pod-security.kubernetes.io/enforce=restricted")
     # Namespaced peering: the cluster-wide peering object may belong to another installation.
     with installed(helm_env, kubeconfig, namespace, "--set", f"watchNamespaces={{{namespace}}}"):
+        # kwok runs the pod on a fake node; its creation is what admission had to accept.
+        kubectl(kubeconfig, "-n", namespace, "wait", "--for=condition=Available",
+                "deployment/shardcast", "--timeout=60s")
         deployment = yaml.safe_load(kubectl(kubeconfig, "-n", namespace, "get",
                                             "deployment/shardcast", "-o", "yaml"))
         pod = deployment["spec"]["template"]["spec"]
