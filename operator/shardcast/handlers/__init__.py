@@ -3,6 +3,6 @@
 Importing this package registers every handler (this is what `kopf run -m shardcast.handlers` does).
 """
 
-from shardcast.handlers import consensus, migrations, policies, settings, shards
+from shardcast.handlers import consensus, metrics, migrations, policies, settings, shards
 
-__all__ = ["consensus", "migrations", "policies", "settings", "shards"]
+__all__ = ["consensus", "metrics", "migrations", "policies", "settings", "shards"]

@@ -25,6 +25,7 @@ from shardcast.forecast.context import Context, Event
 from shardcast.forecast.refits import due_refits
 from shardcast.forecast.select import Selection, forecast, select
 from shardcast.forecast.types import Forecast, ForecastRejected, InsufficientHistory
+from shardcast.handlers import metrics
 from shardcast.handlers.settings import RESYNC_SECONDS
 
 DAY_SECONDS = 86_400
@@ -99,6 +100,9 @@ async def forecast_shards(namespace: str, policy_name: str, spec: Mapping[str, A
                 predicted = forecast(model, history.values, context)
         except (MetricsUnavailable, InsufficientHistory, MetricNotConfigured) as error:
             result.failed[name] = str(error)
+            metrics.FORECAST_FAILURES.labels(namespace, policy_name).inc()
+            if isinstance(error, MetricsUnavailable):
+                metrics.DEPENDENCY_ERRORS.labels("prometheus").inc()
             continue
         model.interval.expect(context.end_seconds + context.horizon_steps * step,
                               float(predicted.lower[-1]), float(predicted.upper[-1]))
@@ -108,6 +112,9 @@ async def forecast_shards(namespace: str, policy_name: str, spec: Mapping[str, A
             computed_at=datetime.datetime.now(datetime.UTC),
             backtest_mase=model.backtest_mase, fallback_reason=model.fallback_reason)
         await k8s.patch_status(GROUP, VERSION, SHARDS, namespace, name, {"prediction": status})
+        if "backtestMASE" in status:
+            metrics.FORECAST_MASE.labels(namespace, name, predicted.model).set(
+                status["backtestMASE"])
         observed = history.values[np.isfinite(history.values)]
         result.forecast[name] = Forecasted(predicted, float(observed[-1]))
     return result

@@ -24,6 +24,7 @@ from shardcast.clients.jobs import JobRunner
 from shardcast.clients.prometheus import MetricsUnavailable, instant_value
 from shardcast.consensus.records import Announcement, Placement, Versioned
 from shardcast.consensus.store import ConsensusStore, ConsensusUnavailable, Fenced
+from shardcast.handlers import metrics
 from shardcast.handlers.forecasting import prometheus_url
 from shardcast.handlers.status import write_status
 from shardcast.migration import actions
@@ -88,6 +89,7 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
             return
         await _perform(step, world, store, memo.jobs, ns, name, uid, body, spec, patch)
     except ConsensusUnavailable as error:
+        metrics.DEPENDENCY_ERRORS.labels("etcd").inc()
         _write(body, patch, status, phase, generation, Condition(
             "Ready", "False", "ConsensusUnavailable",
             f"{error}; no step is taken until etcd answers again", generation))
@@ -148,6 +150,7 @@ async def _read_kpis(policy: dict[str, Any], ns: str, shard: str, source: str,
                                      for q in queries.values()), return_exceptions=True)
     for answer in answers:
         if isinstance(answer, MetricsUnavailable):
+            metrics.DEPENDENCY_ERRORS.labels("prometheus").inc()
             return None, str(answer)
         if isinstance(answer, BaseException):
             raise answer
@@ -228,10 +231,25 @@ def _owner(body: kopf.Body) -> dict[str, Any]:
 def _write(body: kopf.Body, patch: kopf.Patch, status: kopf.Status, phase: Phase,
            generation: int, condition: Condition) -> None:
     now = rfc3339(datetime.datetime.now(datetime.UTC))
-    fields = {"phase": phase.value, "observedGeneration": generation,
-              "phaseTimes": migration.phase_times(list(status.get("phaseTimes") or []),
-                                                  phase, now)}
+    before = list(status.get("phaseTimes") or [])
+    times = migration.phase_times(before, phase, now)
+    if len(times) > len(before):
+        _count_phases(body.metadata.get("namespace", ""), before, times)
+    fields = {"phase": phase.value, "observedGeneration": generation, "phaseTimes": times}
     write_status(body, patch, fields, condition)
+
+
+def _count_phases(namespace: str, before: list[dict[str, Any]],
+                  times: list[dict[str, Any]]) -> None:
+    """Phases entered, and how long each finished one lasted, into /metrics."""
+    for step in times[max(len(before) - 1, 0):]:
+        if "finishedAt" in step:
+            started = datetime.datetime.fromisoformat(step["startedAt"].replace("Z", "+00:00"))
+            ended = datetime.datetime.fromisoformat(step["finishedAt"].replace("Z", "+00:00"))
+            metrics.PHASE_SECONDS.labels(step["phase"]).observe(
+                (ended - started).total_seconds())
+    for step in times[len(before):]:
+        metrics.MIGRATION_PHASES.labels(namespace, step["phase"]).inc()
 
 
 @kopf.on.delete(GROUP, VERSION, MIGRATIONS)

@@ -12,6 +12,7 @@ import kopf
 from shardcast.api import decisions, policy
 from shardcast.api.conditions import rfc3339
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
+from shardcast.handlers import metrics
 from shardcast.handlers.forecasting import forecast_shards, prometheus_url
 from shardcast.handlers.planning import CapacityUnavailable, plan_policy
 from shardcast.handlers.settings import RESYNC_SECONDS
@@ -62,6 +63,8 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
                 outcome = replace(outcome, why_nothing_moved=str(error))
             else:
                 planned = done.fields
+                for decision in planned.get("decisions", []):
+                    metrics.DECISIONS.labels(namespace, name, decision["action"]).inc()
                 outcome = replace(outcome, why_nothing_moved=planned.pop("whyNothingMoved"),
                                   moves=done.moves, migrations_created=len(done.created))
     now = rfc3339(datetime.datetime.now(datetime.UTC))
