@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import re
 import socket
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+import shardcast.handlers.metrics  # noqa: F401  (registers shardcast's metrics)
 from shardcast.devstack import stack
 from shardcast.devstack.manifests import statefulset
 from tests.stack.kube import apply, wait_for
 from tests.stack.operator_process import operators
 from tests.stack.test_migrations import ended, move, policy, shard
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -49,3 +56,17 @@ def test_metrics_count_phases_and_show_watch_activity(
     last_event = samples[("shardcast_last_watch_event_timestamp_seconds",
                           (("kind", "shardmigrations"),))]
     assert time.time() - last_event < 60
+
+
+def test_dashboard_queries_parse_on_prometheus_and_name_real_metrics(
+        endpoints: stack.Endpoints) -> None:
+    dashboard = json.loads((REPO / "docs" / "grafana" / "shardcast.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    known = {name for collector in REGISTRY._collector_to_names for name in
+             REGISTRY._collector_to_names[collector]}
+    for expr in exprs:
+        for name in re.findall(r"shardcast_[a-z_]+", expr):
+            assert name in known, f"{name} in {expr!r} is not a shardcast metric"
+        url = f"{endpoints.prometheus_url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+        answer = json.loads(urllib.request.urlopen(url, timeout=5).read())
+        assert answer["status"] == "success", (expr, answer)
