@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,13 +47,15 @@ def free_port() -> int:
 
 
 def chart_command(kubeconfig: Path, namespace: str) -> tuple[list[str], dict[str, str]]:
-    """The installed Deployment's arguments and environment, liveness on a free local port."""
+    """The installed Deployment's arguments and environment, its ports free local ones."""
     deployment = get(kubeconfig, namespace, "deployment/shardcast")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["shardcast", "run"]
     args = [a if not a.startswith("--liveness=")
             else f"--liveness=http://127.0.0.1:{free_port()}/healthz" for a in container["args"]]
     env = {e["name"]: e["value"] for e in container["env"]}
+    if "SHARDCAST_METRICS_ADDRESS" in env:  # several processes share this machine
+        env["SHARDCAST_METRICS_ADDRESS"] = f"127.0.0.1:{free_port()}"
     return [sys.executable, "-m", "shardcast.cli", "run", *args], env
 
 
@@ -103,6 +107,10 @@ def test_the_operator_moves_a_shard_with_only_the_charts_permissions(
     moved = wait_for(kubeconfig, namespace, "shard/kv-0",
                      lambda o: o.get("status", {}).get("node") == "node-b")
     assert moved["status"]["epoch"] == 2
+    # Where this operator serves /metrics, the chart's environment must have switched it on.
+    if served := re.search(r"metrics at (http://\S+/metrics)", log):
+        with urllib.request.urlopen(served[1], timeout=10) as response:
+            assert "# TYPE shardcast_" in response.read().decode()
 
 
 def can_i(kubeconfig: Path, namespace: str, *request: str) -> bool:
