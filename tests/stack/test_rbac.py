@@ -124,23 +124,36 @@ ALLOWED = [("watch", "shards.shardcast.io"), ("patch", "shardmigrations.shardcas
            ("create", "shardmigrations.shardcast.io"), ("create", "jobs.batch"),
            ("get", "jobs.batch", "--subresource=status"), ("delete", "jobs.batch"),
            ("get", "statefulsets.apps"), ("patch", "statefulsets.apps"), ("list", "nodes"),
-           ("create", "events"),
-           ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
-           ("watch", "kopfpeerings.kopf.dev"), ("patch", "kopfpeerings.kopf.dev/shardcast")]
+           ("create", "events"), ("watch", "customresourcedefinitions.apiextensions.k8s.io")]
 DENIED = [("get", "secrets"), ("list", "secrets"), ("delete", "shards.shardcast.io"),
           ("create", "shards.shardcast.io"), ("update", "shards.shardcast.io"),
           ("delete", "shardmigrations.shardcast.io"), ("create", "pods"), ("get", "pods"),
           ("create", "pods", "--subresource=exec"), ("patch", "jobs.batch"),
           ("delete", "statefulsets.apps"), ("update", "statefulsets.apps"), ("patch", "nodes"),
-          ("delete", "events"),
-          ("patch", "kopfpeerings.kopf.dev/someone-else"),
+          ("delete", "events"), ("patch", "kopfpeerings.kopf.dev/someone-else"),
+          ("patch", "clusterkopfpeerings.kopf.dev/someone-else"),
           ("create", "customresourcedefinitions.apiextensions.k8s.io"),
           ("create", "clusterroles.rbac.authorization.k8s.io"), ("create", "serviceaccounts")]
 
 
+# Serving listed namespaces, kopf peers through a KopfPeering in each and follows namespaces;
+# serving all, through the one ClusterKopfPeering, and it needs no namespace list.
+NAMESPACED = [("watch", "kopfpeerings.kopf.dev"), ("patch", "kopfpeerings.kopf.dev/shardcast"),
+              ("watch", "namespaces")]
+CLUSTERWIDE = [("watch", "clusterkopfpeerings.kopf.dev"),
+               ("patch", "clusterkopfpeerings.kopf.dev/shardcast")]
+
+
+@pytest.mark.parametrize("clusterwide", [False, True], ids=["namespaced", "clusterwide"])
 def test_the_service_account_may_do_what_it_needs_and_nothing_else(
-        helm_env: dict[str, str], kubeconfig: Path, namespace: str) -> None:  # noqa: F811
-    with installed(helm_env, kubeconfig, namespace, "--set", f"watchNamespaces={{{namespace}}}"):
-        refused = [r for r in ALLOWED if not can_i(kubeconfig, namespace, *r)]
-        granted = [r for r in DENIED if can_i(kubeconfig, namespace, *r)]
+        helm_env: dict[str, str], kubeconfig: Path, namespace: str,  # noqa: F811
+        clusterwide: bool) -> None:
+    # The cluster-wide peering object may exist already (another installation); not created.
+    values = (("--set", "peering.create=false") if clusterwide
+              else ("--set", f"watchNamespaces={{{namespace}}}"))
+    allowed = ALLOWED + (CLUSTERWIDE if clusterwide else NAMESPACED)
+    denied = DENIED + (NAMESPACED if clusterwide else CLUSTERWIDE)
+    with installed(helm_env, kubeconfig, namespace, *values):
+        refused = [r for r in allowed if not can_i(kubeconfig, namespace, *r)]
+        granted = [r for r in denied if can_i(kubeconfig, namespace, *r)]
     assert (refused, granted) == ([], [])
