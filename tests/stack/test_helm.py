@@ -186,3 +186,15 @@ def test_the_dockerfile_passes_hadolint() -> None:
     proc = subprocess.run([found, str(REPO / "Dockerfile")], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_image_user_is_the_one_the_chart_runs_as(helm_env: dict[str, str]) -> None:
+    """runAsNonRoot can only be verified for a numeric USER; the chart must name the same one."""
+    user = next(line.split()[1] for line in (REPO / "Dockerfile").read_text().splitlines()
+                if line.startswith("USER "))
+    deployment = by_kind_and_name(render(helm_env, "shardcast-system"))[("Deployment",
+                                                                         "shardcast")]
+    pod = deployment["spec"]["template"]["spec"]  # type: ignore[index]
+    assert user == f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
+    assert pod["containers"][0]["command"] == ["shardcast", "run"]
+    assert 'ENTRYPOINT ["shardcast", "run"]' in (REPO / "Dockerfile").read_text()
