@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "dataplane"))
 
 from shardkv.local import running
 from tests.dataplane.campaign import Outcome, campaign
@@ -39,6 +40,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--fail-every", type=int, default=0,
                         help="every n-th move rolls back (0: none)")
     args = parser.parse_args(argv)
+    if args.lanes > len(args.sizes) * args.shards_per_size:
+        parser.error("--lanes must not exceed the number of shards (sizes x shards-per-size): "
+                     "a lane moves one shard at a time")
     sizes = {f"k{size}-{i}": size for size in args.sizes for i in range(args.shards_per_size)}
     etcd = [f"127.0.0.1:{port}" for port in CONSENSUS_ETCD_PORTS]
     began = time.perf_counter()

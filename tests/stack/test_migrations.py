@@ -73,7 +73,8 @@ def test_a_migration_walks_every_phase_and_moves_the_shard(
         container = ran["spec"]["template"]["spec"]["containers"][0]
         env = {e["name"]: e["value"] for e in container["env"]}
         assert (env["SHARDCAST_SHARD"], env["SHARDCAST_SOURCE"], env["SHARDCAST_TARGET"],
-                env["SHARDCAST_EPOCH"]) == ("kv-0", "node-a", "node-b", "1")
+                env["SHARDCAST_EPOCH"], env["SHARDCAST_SIZE_BYTES"]) == (
+            "kv-0", "node-a", "node-b", "1", str(1 << 30))
     mirrored = wait_for(kubeconfig, namespace, "shard/kv-0",
                         lambda o: o.get("status", {}).get("node") == "node-b")
     assert mirrored["status"]["epoch"] == 2

@@ -16,7 +16,7 @@ def _manifest(kind: str, script: str) -> dict[str, object]:
     spec = {"template": {"spec": {"containers": [
         {"name": kind, "image": "none", "command": ["sh", "-c"], "args": [script]}]}}}
     return job_manifest(job_name("kv-0-to-b", kind), kind, spec,
-                        job_env("ns", "kv-0-to-b", "kv-0", "node-a", "node-b", 3), OWNER)
+                        job_env("ns", "kv-0-to-b", "kv-0", "node-a", "node-b", 3, 1 << 30), OWNER)
 
 
 def _wait(jobs: LocalJobs, name: str) -> JobState:
@@ -30,13 +30,14 @@ def _wait(jobs: LocalJobs, name: str) -> JobState:
 def test_each_job_runs_once_with_the_migration_in_its_environment(tmp_path: Path) -> None:
     jobs = LocalJobs(tmp_path)
     out = tmp_path / "seen"
-    sync = _manifest("sync", f'echo "$SHARDCAST_SHARD $SHARDCAST_EPOCH" >> {out}')
+    sync = _manifest("sync", f'echo "$SHARDCAST_SHARD $SHARDCAST_EPOCH $SHARDCAST_SIZE_BYTES" '
+                             f'>> {out}')
     cutover = _manifest("cutover", "exit 3")
     for manifest in (sync, cutover, sync):  # creating again is a no-op
         asyncio.run(jobs.create("ns", manifest))
     assert _wait(jobs, "kv-0-to-b-sync") is JobState.SUCCEEDED
     assert _wait(jobs, "kv-0-to-b-cutover") is JobState.FAILED
-    assert out.read_text() == "kv-0 3\n"
+    assert out.read_text() == "kv-0 3 1073741824\n"
     assert asyncio.run(jobs.state("ns", "other")) is JobState.ABSENT
 
 

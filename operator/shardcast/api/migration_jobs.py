@@ -23,11 +23,12 @@ def job_name(migration: str, kind: str) -> str:
 
 
 def job_env(namespace: str, migration: str, shard: str, source: str, target: str,
-            epoch: int) -> dict[str, str]:
-    """What every Job command is told: which shard goes where, and the epoch it moves from."""
+            epoch: int, size_bytes: int) -> dict[str, str]:
+    """What every Job command is told: which shard goes where, the epoch it moves from, and
+    how much data to expect."""
     return {"SHARDCAST_NAMESPACE": namespace, "SHARDCAST_MIGRATION": f"{namespace}/{migration}",
             "SHARDCAST_SHARD": shard, "SHARDCAST_SOURCE": source, "SHARDCAST_TARGET": target,
-            "SHARDCAST_EPOCH": str(epoch)}
+            "SHARDCAST_EPOCH": str(epoch), "SHARDCAST_SIZE_BYTES": str(size_bytes)}
 
 
 def job_manifest(name: str, kind: str, job_spec: Mapping[str, Any], env: Mapping[str, str],

@@ -59,7 +59,7 @@ class World:
     placement: Versioned[Placement] | None
     claim: Versioned[Announcement] | None
     policy: dict[str, Any]
-    workload: str | None  # the shard's StatefulSet, which records its placement
+    shard_spec: dict[str, Any]  # the Shard's spec: its StatefulSet and size
 
 
 @kopf.timer(GROUP, VERSION, MIGRATIONS, interval=TICK_SECONDS, when=_unfinished)
@@ -83,7 +83,7 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
     try:
         world = await _observe(store, memo.jobs, ns, name, uid, spec, status, phase,
                                blocked, policy or {},
-                               _workload(kwargs["shard_specs"], namespace, spec["shard"]))
+                               _shard_spec(kwargs["shard_specs"], namespace, spec["shard"]))
         step = next_step(world.seen, shift_settings(world.policy))
         if step is None:
             return
@@ -106,7 +106,7 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
 async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, uid: str,
                    spec: kopf.Spec, status: kopf.Status, phase: Phase,
                    blocked: tuple[str, str] | None, policy: dict[str, Any],
-                   workload: str | None) -> World:
+                   shard_spec: dict[str, Any]) -> World:
     shard = spec["shard"]
     placement = await store.placement(ns, shard)
     claim = await store.announcement(ns, shard)
@@ -127,15 +127,15 @@ async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, u
         traffic_percent=int(status.get("trafficPercent", 0)), step_age_seconds=age,
         kpis_before=migration.kpis_from_status(status.get("kpisBefore")), kpis_now=kpis_now,
         kpis_error=kpis_error)
-    return World(seen, placement, claim if ours else None, policy, workload)
+    return World(seen, placement, claim if ours else None, policy, shard_spec)
 
 
-def _workload(shard_specs: kopf.Index[str | None, dict[str, dict[str, Any]]],
-              namespace: str | None, shard: str) -> str | None:
+def _shard_spec(shard_specs: kopf.Index[str | None, dict[str, dict[str, Any]]],
+                namespace: str | None, shard: str) -> dict[str, Any]:
     for specs in shard_specs.get(namespace, []):
         if shard in specs:
-            return (specs[shard].get("workload") or {}).get("name")
-    return None
+            return specs[shard]
+    return {}
 
 
 async def _read_kpis(policy: dict[str, Any], ns: str, shard: str, source: str,
@@ -174,7 +174,8 @@ async def _perform(step: actions.Step, world: World, store: ConsensusStore, jobs
             patch.status["epoch"] = held.value.epoch + 1
         case actions.StartJob(kind=kind):
             assert claim is not None
-            env = job_env(ns, name, shard, source, target, claim.value.epoch)
+            env = job_env(ns, name, shard, source, target, claim.value.epoch,
+                          int(world.shard_spec.get("sizeBytes", 0)))
             await jobs.create(ns, job_manifest(job_name(name, kind), kind,
                                                world.policy["jobs"][kind], env, _owner(body)))
             patch.status[f"{kind}Job"] = job_name(name, kind)
@@ -198,8 +199,9 @@ async def _perform(step: actions.Step, world: World, store: ConsensusStore, jobs
             await k8s.patch_status(GROUP, VERSION, SHARDS, ns, shard, {
                 "node": placed.value.node, "epoch": placed.value.epoch,
                 "lastMigration": {"name": name, "phase": Phase.ACTIVE.value, "finishedAt": now}})
-            if world.workload:
-                await k8s.annotate_statefulset(ns, world.workload, migration.placement_annotation(
+            workload = (world.shard_spec.get("workload") or {}).get("name")
+            if workload:
+                await k8s.annotate_statefulset(ns, workload, migration.placement_annotation(
                     shard, placed.value.node, placed.value.epoch))
             if seen.kpis_now is not None:
                 patch.status["kpisAfter"] = migration.kpis_status(seen.kpis_now)
