@@ -25,7 +25,10 @@ EVERYTHING = ("--set", "podDisruptionBudget.enabled=true", "--set", "networkPoli
               "--set-json", 'networkPolicy.metricsFrom=[{"namespaceSelector": {}}]',
               "--set-json", 'networkPolicy.egress=[{"ports": [{"port": 2379}]}]',
               "--set", "etcd.endpoints={etcd-0:2379,etcd-1:2379}",
-              "--set", "prometheus.url=http://prometheus:9090", "--set", "replicas=2")
+              "--set", "prometheus.url=http://prometheus:9090", "--set", "replicas=2",
+              "--set", "prometheus.auth.existingSecret=prometheus-reader",
+              "--set", "prometheus.auth.usernameKey=username",
+              "--set", "prometheus.auth.passwordKey=password")
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,11 @@ import asyncio
 import datetime as dt
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -102,6 +104,21 @@ def on_grid(samples: Iterable[Sequence[Any]], start_seconds: int, step_seconds: 
     return values
 
 
+def connect(url: str, timeout_seconds: float) -> PrometheusConnect:
+    """A client with the credentials the environment names (files, as mounted from a Secret):
+    SHARDCAST_PROMETHEUS_USERNAME with SHARDCAST_PROMETHEUS_PASSWORD_FILE for basic auth, or
+    SHARDCAST_PROMETHEUS_BEARER_TOKEN_FILE. Read per call, so a rotated Secret is picked up."""
+    headers, auth = None, None
+    if token_file := os.environ.get("SHARDCAST_PROMETHEUS_BEARER_TOKEN_FILE"):
+        headers = {"Authorization": f"Bearer {Path(token_file).read_text().strip()}"}
+    if username := os.environ.get("SHARDCAST_PROMETHEUS_USERNAME"):
+        password = Path(os.environ["SHARDCAST_PROMETHEUS_PASSWORD_FILE"]).read_text().strip()
+        auth = (username, password)
+    # No retries: the next reconcile retries anyway, and each retry would add a whole timeout.
+    return PrometheusConnect(url=url, headers=headers, auth=auth, retry=Retry(total=0),
+                             timeout=timeout_seconds)
+
+
 def query_range(url: str, promql: str, start_seconds: int, end_seconds: int,
                 step_seconds: int, *, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
                 max_points: int = MAX_POINTS_PER_QUERY) -> np.ndarray:
@@ -114,8 +131,7 @@ def query_range(url: str, promql: str, start_seconds: int, end_seconds: int,
         raise ValueError(f"max_points must be at least 1, got {max_points}")
     points = grid_points(start_seconds, end_seconds, step_seconds)
     series: dict[str, list[Sequence[Any]]] = {}
-    # No retries: the next reconcile retries anyway, and each retry would add a whole timeout.
-    with PrometheusConnect(url=url, retry=Retry(total=0), timeout=timeout_seconds) as prom:
+    with connect(url, timeout_seconds) as prom:
         for first in range(0, points, max_points):
             begin = start_seconds + first * step_seconds
             finish = begin + (min(max_points, points - first) - 1) * step_seconds
@@ -194,7 +210,7 @@ def _iso(seconds: int) -> str:
 def instant_value(url: str, promql: str, *,
                   timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> float:
     """One number now (a KPI): exactly one finite sample, else MetricsUnavailable."""
-    with PrometheusConnect(url=url, retry=Retry(total=0), timeout=timeout_seconds) as prom:
+    with connect(url, timeout_seconds) as prom:
         try:
             result = prom.custom_query(promql)
         except (PrometheusApiClientException, OSError, ValueError, KeyError,
