@@ -90,3 +90,28 @@ def test_dry_run_records_decisions_and_creates_nothing(
     assert "migration" not in planned["status"]["decisions"][0]
     assert "dry-run" in planned["status"]["whyNothingMoved"]
     assert migrations(kubeconfig, namespace) == []
+
+
+def test_an_adaptive_threshold_drops_after_a_peak_nothing_could_prevent(
+        operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
+    """node-a runs at ~120% and no node has room for its shard: a missed peak. After a cooldown
+    the threshold drops by maxStep, and the policy's status says so and why."""
+    adaptive = policy("dry-run")
+    adaptive["spec"]["threshold"] = {"utilization": 80, "adaptive": {
+        "enabled": True, "min": 60, "max": 90, "maxStep": 5}}
+    adaptive["spec"]["cooldown"] = "6s"
+    apply(kubeconfig, namespace, shard("hot", "nab/ec2_cpu_utilization_825cc2", 10, "node-a"),
+          adaptive)
+    lowered = wait_for(kubeconfig, namespace, "migrationpolicy/kv",
+                       lambda o: o.get("status", {}).get("threshold", {}).get("current", 80) < 80,
+                       timeout_seconds=120)
+    threshold = lowered["status"]["threshold"]
+    assert threshold["current"] == 75
+    assert threshold["reason"].startswith("lowered: 1 node overload(s)")
+    assert "changedAt" in threshold
+    wait_for(kubeconfig, namespace, "migrationpolicy/kv",
+             lambda o: o["status"]["threshold"]["current"] == 60, timeout_seconds=120)
+    time.sleep(14)  # two more cooldowns, both with the node still over capacity
+    floor = wait_for(kubeconfig, namespace, "migrationpolicy/kv", lambda o: True)
+    assert floor["status"]["threshold"]["current"] == 60  # never below spec's min
+    assert floor["status"]["threshold"]["reason"].endswith("already at the bound")

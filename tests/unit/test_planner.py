@@ -166,3 +166,21 @@ def test_invariants(case: tuple[Snapshot, PlannerSettings]) -> None:
             m.target] + 1e-9
     # Deterministic: the same input gives the same plan.
     assert plan(snapshot, chosen) == result
+
+
+def test_outcome_window_counts_each_missed_node_and_judges_each_move_once() -> None:
+    from shardcast.planner.outcome_window import FinishedMove, Window
+    from shardcast.planner.threshold import Threshold, ThresholdBounds, adapt
+
+    window = Window(started_seconds=0)
+    window = window.observe({"a": 1.2, "b": 0.5}, relieved=set(), finished=[], threshold=0.8)
+    window = window.observe({"a": 1.3, "b": 0.5}, relieved=set(), finished=[], threshold=0.8)
+    assert window.outcomes().missed_peaks == 1 and window.outcomes().peak_utilization == 1.3
+    relieved = window.observe({"c": 1.1}, relieved={"c"}, finished=[], threshold=0.8)
+    assert relieved.outcomes().missed_peaks == 1  # c had a move off it: not a missed peak
+    moves = [FinishedMove("m1", "b", 0.2), FinishedMove("m2", "a", 0.4)]
+    judged = Window(0).observe({"a": 0.7, "b": 0.5}, set(), moves, threshold=0.8)
+    judged = judged.observe({"a": 0.1, "b": 0.1}, set(), moves, threshold=0.8)  # judged once
+    assert (judged.outcomes().moves, judged.outcomes().unnecessary_moves) == (2, 1)
+    lowered = adapt(Threshold(0.8), window.outcomes(), ThresholdBounds(0.5, 0.95, 0.05))
+    assert lowered.current == 0.75 and "1 node overload" in lowered.reason

@@ -3,23 +3,75 @@ unless the policy is dry-run, as ShardMigrations (awaiting approval when propose
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shardcast.api import decisions, quantity
+from shardcast.api.conditions import rfc3339
 from shardcast.api.kinds import MIGRATIONS
-from shardcast.api.policy_settings import planner_settings
+from shardcast.api.policy_settings import planner_settings, threshold_bounds
 from shardcast.clients import kubernetes as k8s
 from shardcast.handlers.forecasting import PassResult
+from shardcast.planner.model import PlannerSettings
+from shardcast.planner.outcome_window import FinishedMove, Window
 from shardcast.planner.plan import plan
+from shardcast.planner.threshold import Threshold, adapt
 
 ALLOCATABLE = {"cpu": "cpu", "memory": "memory"}
 
 
 class CapacityUnavailable(ValueError):
     """The policy's capacity source cannot say how much a node holds."""
+
+
+@dataclass
+class AdaptiveThreshold:
+    """A policy's adaptive threshold between cycles. It lives in the operator's memory and is
+    restored from status.threshold after a restart; the outcome window starts afresh."""
+
+    threshold: Threshold
+    window: Window
+    changed_at: str
+
+    @classmethod
+    def start(cls, spec: Mapping[str, Any], status: Mapping[str, Any],
+              now: float) -> AdaptiveThreshold:
+        written = status.get("threshold") or {}
+        if written.get("reason", CONFIGURED) != CONFIGURED and "current" in written:
+            return cls(Threshold(written["current"] / 100, written["reason"]), Window(now),
+                       str(written.get("changedAt", "")))
+        configured = (spec.get("threshold") or {}).get("utilization", 80) / 100
+        return cls(Threshold(configured, CONFIGURED), Window(now), "")
+
+    def learn(self, spec: Mapping[str, Any], settings: PlannerSettings,
+              nodes: list[dict[str, Any]], migrations: list[decisions.KnownMigration],
+              loads: Mapping[str, float], capacities: Mapping[str, float], now: float) -> None:
+        """Fold this cycle into the window; once a cooldown has passed, adjust (or not)."""
+        bounds = threshold_bounds(spec)
+        assert bounds is not None, "only policies with threshold.adaptive.enabled adapt"
+        since = self.window.started_seconds
+        relieved = {m.source for m in migrations if not m.dry_run
+                    and (m.finished_seconds is None or m.finished_seconds >= since)}
+        finished = [FinishedMove(f"{m.shard}@{m.created_seconds}", m.source,
+                                 loads[m.shard] / capacities[m.source])
+                    for m in migrations if m.phase == "Active" and m.finished_seconds
+                    and m.finished_seconds >= since and m.shard in loads
+                    and capacities.get(m.source)]
+        self.window = self.window.observe({n["name"]: n["utilization"] / 100 for n in nodes},
+                                          relieved, finished, self.threshold.current)
+        if now - since < settings.cooldown_seconds:
+            return
+        changed = adapt(self.threshold, self.window.outcomes(), bounds)
+        if changed is not self.threshold:
+            self.threshold = changed
+            self.changed_at = rfc3339(datetime.datetime.fromtimestamp(now, datetime.UTC))
+        self.window = Window(now)
+
+
+CONFIGURED = "spec.threshold.utilization"
 
 
 @dataclass(frozen=True)
@@ -33,8 +85,10 @@ async def plan_policy(namespace: str, name: str, spec: Mapping[str, Any], result
                       shard_specs: Mapping[str, Mapping[str, Any]],
                       shard_nodes: Mapping[str, str],
                       node_allocatable: Mapping[str, Mapping[str, str]],
-                      migrations: list[decisions.KnownMigration]) -> Planned:
-    settings = planner_settings(spec, result.step_seconds)
+                      migrations: list[decisions.KnownMigration],
+                      adaptive: AdaptiveThreshold | None = None) -> Planned:
+    settings = planner_settings(spec, result.step_seconds,
+                                adaptive.threshold.current if adaptive else None)
     metric = str((spec.get("metric") or {}).get("type", "cpu"))
     capacities = _capacities(spec, metric, node_allocatable)
     shards = {n: decisions.ShardForecast(
@@ -58,9 +112,15 @@ async def plan_policy(namespace: str, name: str, spec: Mapping[str, Any], result
         "decisions": decisions.decisions(chosen, shards, settings, created),
         "nodes": nodes,
         "whyNothingMoved": decisions.why_nothing_moved(chosen, mode, overloaded),
-        "threshold": {"current": round(settings.threshold * 100, 2),
-                      "reason": "spec.threshold.utilization"},
+        "threshold": {"current": round(settings.threshold * 100, 2), "reason": CONFIGURED},
     }
+    if adaptive is not None:
+        adaptive.learn(spec, settings, nodes, migrations,
+                       {n: f.now for n, f in result.forecast.items()}, capacities, time.time())
+        fields["threshold"] = {"current": round(adaptive.threshold.current * 100, 2),
+                               "reason": adaptive.threshold.reason,
+                               **({"changedAt": adaptive.changed_at} if adaptive.changed_at
+                                  else {})}
     return Planned(fields, len(chosen.moves), list(created.values()))
 
 

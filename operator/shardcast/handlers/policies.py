@@ -12,9 +12,10 @@ import kopf
 from shardcast.api import decisions, policy
 from shardcast.api.conditions import rfc3339
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
+from shardcast.api.policy_settings import threshold_bounds
 from shardcast.handlers import metrics
 from shardcast.handlers.forecasting import forecast_shards, prometheus_url
-from shardcast.handlers.planning import CapacityUnavailable, plan_policy
+from shardcast.handlers.planning import AdaptiveThreshold, CapacityUnavailable, plan_policy
 from shardcast.handlers.settings import RESYNC_SECONDS
 from shardcast.handlers.status import write_status
 
@@ -58,7 +59,8 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
                     _shard_nodes(kwargs["shard_nodes"], namespace, mine),
                     _merged(kwargs["node_allocatable"], None),
                     [m for m in _merged(kwargs["known_migrations"], namespace).values()
-                     if m.shard in mine])
+                     if m.shard in mine],
+                    _adaptive(memo, namespace, name, spec, body.get("status", {})))
             except CapacityUnavailable as error:
                 outcome = replace(outcome, why_nothing_moved=str(error))
             else:
@@ -72,6 +74,17 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
                                    body.metadata.get("generation", 0), selected, now,
                                    outcome, time.monotonic() - began)
     write_status(body, patch, {**fields, **planned}, ready)
+
+
+def _adaptive(memo: kopf.Memo, namespace: str | None, name: str, spec: kopf.Spec,
+              status: dict[str, Any]) -> AdaptiveThreshold | None:
+    """The policy's adaptive threshold, kept across cycles; None unless the policy asks."""
+    if threshold_bounds(spec) is None:
+        return None
+    kept: dict[tuple[str | None, str], AdaptiveThreshold] = memo.setdefault("thresholds", {})
+    if (namespace, name) not in kept:
+        kept[(namespace, name)] = AdaptiveThreshold.start(spec, status, time.time())
+    return kept[(namespace, name)]
 
 
 @kopf.index("", "v1", "nodes")
