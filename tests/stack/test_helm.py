@@ -28,7 +28,9 @@ EVERYTHING = ("--set", "podDisruptionBudget.enabled=true", "--set", "networkPoli
               "--set", "prometheus.url=http://prometheus:9090", "--set", "replicas=2",
               "--set", "prometheus.auth.existingSecret=prometheus-reader",
               "--set", "prometheus.auth.usernameKey=username",
-              "--set", "prometheus.auth.passwordKey=password")
+              "--set", "prometheus.auth.passwordKey=password",
+              "--set", "etcd.tls.existingSecret=etcd-client",
+              "--set", "etcd.tls.clientCertificate=true")
 
 
 @pytest.fixture(scope="session")

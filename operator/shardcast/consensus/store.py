@@ -30,6 +30,7 @@ from shardcast.consensus.records import (
     Route,
     Versioned,
 )
+from shardcast.consensus.tls import EtcdTls, TlsClient
 
 LOG = logging.getLogger(__name__)
 DEFAULT_LEASE_SECONDS = 15
@@ -60,12 +61,23 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
     ROUTE: records.decode_route}
 
 
-def client_for(endpoints: Sequence[str], timeout: float) -> aetcd.Client:
-    """One gRPC channel over every member, so a dead member costs a retry, not an outage."""
+def client_for(endpoints: Sequence[str], timeout: float,
+               tls: EtcdTls | None = None) -> aetcd.Client:
+    """One gRPC channel over every member, so a dead member costs a retry, not an outage;
+    TLS when `tls` is given, plaintext otherwise.
+
+    Over TLS gRPC checks each member's certificate against the channel's authority, which for a
+    list of addresses is the whole list and matches no certificate; the first member's host
+    stands in for it, so every member's certificate must name that host (a shared or wildcard
+    name). A single member needs no override: its own host is the authority.
+    """
     *others, (last_host, last_port) = (e.rsplit(":", 1) for e in endpoints)
     hosts = ",".join(f"{h}:{p}" for h, p in others)
     host = f"ipv4:{hosts},{last_host}" if others else last_host
-    return aetcd.Client(host=host, port=int(last_port), timeout=timeout)
+    if tls is None:
+        return aetcd.Client(host=host, port=int(last_port), timeout=timeout)
+    options = {"grpc.ssl_target_name_override": others[0][0]} if others else {}
+    return TlsClient(tls, host=host, port=int(last_port), timeout=timeout, options=options)
 
 
 class ConsensusStore:
@@ -78,17 +90,19 @@ class ConsensusStore:
 
     @classmethod
     async def connect(cls, endpoints: Sequence[str], timeout: float = 5.0,
-                      lease_seconds: int = DEFAULT_LEASE_SECONDS) -> ConsensusStore:
+                      lease_seconds: int = DEFAULT_LEASE_SECONDS,
+                      tls: EtcdTls | None = None) -> ConsensusStore:
         """A store for the life of the process (the operator's)."""
-        client = client_for(endpoints, timeout)
+        client = client_for(endpoints, timeout, tls)
         await client.connect()
         return cls(client, lease_seconds)
 
     @classmethod
     @contextlib.asynccontextmanager
     async def open(cls, endpoints: Sequence[str], timeout: float = 5.0,
-                   lease_seconds: int = DEFAULT_LEASE_SECONDS) -> AsyncIterator[ConsensusStore]:
-        async with client_for(endpoints, timeout) as client:
+                   lease_seconds: int = DEFAULT_LEASE_SECONDS,
+                   tls: EtcdTls | None = None) -> AsyncIterator[ConsensusStore]:
+        async with client_for(endpoints, timeout, tls) as client:
             store = cls(client, lease_seconds)
             try:
                 yield store
