@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import ipaddress
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -71,13 +73,40 @@ def client_for(endpoints: Sequence[str], timeout: float,
     stands in for it, so every member's certificate must name that host (a shared or wildcard
     name). A single member needs no override: its own host is the authority.
     """
-    *others, (last_host, last_port) = (e.rsplit(":", 1) for e in endpoints)
-    hosts = ",".join(f"{h}:{p}" for h, p in others)
-    host = f"ipv4:{hosts},{last_host}" if others else last_host
+    if len(endpoints) == 1:  # gRPC resolves a lone name itself (all its addresses)
+        host, port = endpoints[0].rsplit(":", 1)
+        return _client(host, int(port), timeout, tls, {})
+    *others, (last_host, last_port) = _literal_addresses(endpoints)
+    target = "ipv4:" + ",".join(f"{h}:{p}" for h, p in others) + f",{last_host}"
+    options = {"grpc.ssl_target_name_override": endpoints[0].rsplit(":", 1)[0]} if tls else {}
+    return _client(target, int(last_port), timeout, tls, options)
+
+
+def _client(host: str, port: int, timeout: float, tls: EtcdTls | None,
+            options: dict[str, str]) -> aetcd.Client:
     if tls is None:
-        return aetcd.Client(host=host, port=int(last_port), timeout=timeout)
-    options = {"grpc.ssl_target_name_override": others[0][0]} if others else {}
-    return TlsClient(tls, host=host, port=int(last_port), timeout=timeout, options=options)
+        return aetcd.Client(host=host, port=port, timeout=timeout)
+    return TlsClient(tls, host=host, port=port, timeout=timeout, options=options)
+
+
+def _literal_addresses(endpoints: Sequence[str]) -> list[tuple[str, str]]:
+    """(IPv4 address, port) of every member. gRPC's address-list target takes only literals, so
+    names (a StatefulSet's members, say) are resolved here, when the client is made."""
+    addresses = []
+    for endpoint in endpoints:
+        host, port = endpoint.rsplit(":", 1)
+        try:
+            addresses.append((str(ipaddress.IPv4Address(host)), port))
+            continue
+        except ValueError:
+            pass
+        try:
+            found = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_STREAM)
+        except socket.gaierror as error:
+            raise ConsensusUnavailable(f"etcd member {endpoint!r} does not resolve: {error}") \
+                from error
+        addresses += [(ip, port) for ip in sorted({str(info[4][0]) for info in found})]
+    return addresses
 
 
 class ConsensusStore:
