@@ -120,6 +120,9 @@ def parts(state: Path, pki: Pki, bins: Binaries, endpoints: Endpoints) -> list[P
             f"--cert-dir={state / 'kcm-certs'}",
             f"--service-account-private-key-file={pki.service_account_key}",
             f"--root-ca-file={pki.ca_cert}", "--use-service-account-credentials=false",
+            # kwok's nodes miss a heartbeat now and then under load; this controller would then
+            # mark their pods NotReady, and kwok never marks them Ready again.
+            "--controllers=*,-node-lifecycle-controller",
             f"--cluster-signing-cert-file={pki.ca_cert}",
             f"--cluster-signing-key-file={pki.ca_key}",
         ], ready=lambda: probes.https_ok(f"https://127.0.0.1:{KCM_PORT}/healthz", None)),
