@@ -335,9 +335,13 @@ class ConsensusStore:
                 LOG.warning("etcd lease refresh failed: %s", error)
 
     async def _call(self, pending: Any) -> Any:
+        """Every way etcd can fail to answer is ConsensusUnavailable. Without quorum it is not
+        only a timeout: a member may answer "context deadline exceeded" (a bare ClientError),
+        which must also stop the step, not crash the handler."""
         try:
             return await pending
-        except (aetcd.exceptions.ConnectionFailedError,
-                aetcd.exceptions.ConnectionTimeoutError) as error:
+        except aetcd.exceptions.InvalidArgumentError:
+            raise  # a request shardcast built wrong: a bug, not an outage
+        except aetcd.exceptions.ClientError as error:
             raise ConsensusUnavailable(
                 f"etcd unreachable or without quorum: {error or type(error).__name__}") from error
