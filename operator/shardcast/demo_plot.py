@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from shardcast.api.conditions import parse_rfc3339
 from shardcast.plotting import pyplot
 
 
 def _hours_from(now: float, stamp: str) -> float:
-    moment = datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    moment = parse_rfc3339(stamp).timestamp()
     return (moment - now) / 3600
 
 
@@ -61,11 +61,10 @@ def _phase_bars(axes: Any, migrations: Sequence[Mapping[str, Any]]) -> None:
         times = move.get("status", {}).get("phaseTimes", [])
         if not times:
             continue
-        start = datetime.datetime.fromisoformat(times[0]["startedAt"].replace("Z", "+00:00"))
+        start = parse_rfc3339(times[0]["startedAt"])
         for i, step in enumerate(times):
-            began = datetime.datetime.fromisoformat(step["startedAt"].replace("Z", "+00:00"))
-            ended = datetime.datetime.fromisoformat(
-                (step.get("finishedAt") or step["startedAt"]).replace("Z", "+00:00"))
+            began = parse_rfc3339(step["startedAt"])
+            ended = parse_rfc3339(step.get("finishedAt") or step["startedAt"])
             left, width = (began - start).total_seconds(), (ended - began).total_seconds()
             axes.barh(row, max(width, 0.2), left=left, height=0.5)
             axes.text(left, row + (0.3 if i % 2 else -0.4), step["phase"], fontsize=7)

@@ -10,6 +10,7 @@ from typing import Any
 from click.testing import CliRunner
 from kopf.testing import KopfRunner
 
+from shardcast.api.conditions import parse_rfc3339
 from shardcast.cli import main
 from shardcast.devstack.history import replay_query
 from shardcast.devstack.paths import state_dir
@@ -47,7 +48,7 @@ def test_a_real_trace_gets_a_forecast_and_a_missing_series_gets_none(
     assert 0 <= prediction["lower"] <= prediction["point"] <= prediction["upper"]
     assert prediction["peak"] >= prediction["point"]
     assert prediction["backtestMASE"] > 0
-    peak_at = datetime.datetime.fromisoformat(prediction["peakTime"].replace("Z", "+00:00"))
+    peak_at = parse_rfc3339(prediction["peakTime"])
     now = datetime.datetime.now(datetime.UTC)
     assert now - datetime.timedelta(minutes=5) < peak_at <= now + datetime.timedelta(hours=1)
     # The forecast stays within what this machine's CPU ever showed; the interval near it.

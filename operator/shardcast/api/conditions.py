@@ -39,3 +39,8 @@ def merge(existing: Sequence[Mapping[str, Any]], new: Condition,
 def rfc3339(moment: datetime.datetime) -> str:
     """The timestamp form the API server stores for `format: date-time` fields."""
     return moment.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(value: str) -> datetime.datetime:
+    """A `format: date-time` field back as an aware datetime."""
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))

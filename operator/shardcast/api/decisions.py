@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from shardcast.api.conditions import rfc3339
+from shardcast.api.conditions import parse_rfc3339, rfc3339
 from shardcast.api.kinds import GROUP, VERSION
 from shardcast.forecast.types import Forecast
 from shardcast.planner.model import (
@@ -152,7 +152,7 @@ def migration_manifest(policy: str, move: Move, shard: ShardForecast, mode: str,
 def known_migration(spec: Mapping[str, Any], status: Mapping[str, Any],
                     created: str) -> KnownMigration:
     def seconds(value: str) -> float:
-        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return parse_rfc3339(value).timestamp()
 
     phase = str(status.get("phase", "Pending"))
     ended = next((t.get("startedAt") for t in status.get("phaseTimes", [])

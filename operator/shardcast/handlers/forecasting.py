@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from shardcast.api import durations
+from shardcast.api.conditions import parse_rfc3339
 from shardcast.api.kinds import GROUP, SHARDS, VERSION
 from shardcast.api.metrics import MetricNotConfigured, shard_query
 from shardcast.api.prediction import prediction_status
@@ -122,7 +123,7 @@ async def forecast_shards(namespace: str, policy_name: str, spec: Mapping[str, A
 
 def _event(raw: Mapping[str, Any]) -> Event:
     def at(value: str) -> int:
-        return int(datetime.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+        return int(parse_rfc3339(value).timestamp())
 
     return Event(str(raw["name"]), at(raw["start"]), at(raw["end"]),
                  float(raw["expectedEffect"]))

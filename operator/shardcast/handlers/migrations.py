@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from shardcast.api import migration
-from shardcast.api.conditions import Condition, rfc3339
+from shardcast.api.conditions import Condition, parse_rfc3339, rfc3339
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
 from shardcast.api.migration_jobs import job_env, job_manifest, job_name
 from shardcast.api.traffic_shift import kpi_queries, shift_settings
@@ -118,7 +118,7 @@ async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, u
         kpis_now, kpis_error = await _read_kpis(policy, ns, shard, spec["source"], spec["target"])
     started = status.get("trafficShiftedAt")
     age = (datetime.datetime.now(datetime.UTC)
-           - datetime.datetime.fromisoformat(started)).total_seconds() if started else 0.0
+           - parse_rfc3339(started)).total_seconds() if started else 0.0
     seen = Observed(
         phase=phase, source=spec["source"], target=spec["target"], blocked=blocked,
         placement=(placement.value.node, placement.value.epoch) if placement else None,
@@ -246,8 +246,8 @@ def _count_phases(namespace: str, before: list[dict[str, Any]],
     """Phases entered, and how long each finished one lasted, into /metrics."""
     for step in times[max(len(before) - 1, 0):]:
         if "finishedAt" in step:
-            started = datetime.datetime.fromisoformat(step["startedAt"].replace("Z", "+00:00"))
-            ended = datetime.datetime.fromisoformat(step["finishedAt"].replace("Z", "+00:00"))
+            started = parse_rfc3339(step["startedAt"])
+            ended = parse_rfc3339(step["finishedAt"])
             metrics.PHASE_SECONDS.labels(step["phase"]).observe(
                 (ended - started).total_seconds())
     for step in times[len(before):]:
