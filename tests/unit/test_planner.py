@@ -115,6 +115,14 @@ def snapshots(draw: st.DrawFn) -> tuple[Snapshot, PlannerSettings]:
                     tuple(shards), tuple(moves)), chosen
 
 
+def land(load: dict[str, np.ndarray], shard: ShardView, target: str, lands: int,
+         copy: float) -> None:
+    """Node loads after `shard` moves to `target`, landing after `lands` steps."""
+    during = np.arange(len(shard.load)) < lands
+    load[target] += np.where(during, copy * shard.load, shard.load)
+    load[shard.node] += np.where(during, copy * shard.load, -shard.load)
+
+
 def landing_step(seconds: float, settings_: PlannerSettings) -> int:
     return min(STEPS - 1, math.ceil(seconds / settings_.step_seconds))
 
@@ -130,12 +138,12 @@ def test_invariants(case: tuple[Snapshot, PlannerSettings]) -> None:
         load[s.node] += s.load
     by_name = {s.name: s for s in snapshot.shards}
     in_flight = [m for m in snapshot.moves if m.finishes_seconds > snapshot.now_seconds]
-    # A move in flight loads its target with the copy, then with the shard once it lands.
+    # A move in flight loads both ends with the copy; once it lands, the shard's load leaves
+    # the source for the target.
     for m in {m.shard: m for m in in_flight}.values():
-        lands = math.ceil((m.finishes_seconds - snapshot.now_seconds) / chosen.step_seconds)
-        arriving = by_name[m.shard].load.copy()
-        arriving[:lands] *= chosen.copy_load
-        load[m.target] += arriving
+        if m.target in load:
+            lands = math.ceil((m.finishes_seconds - snapshot.now_seconds) / chosen.step_seconds)
+            land(load, by_name[m.shard], m.target, lands, chosen.copy_load)
     # Concurrency: global and per node, counting what already runs.
     assert len(in_flight) + len(result.moves) <= max(chosen.max_concurrent, len(in_flight))
     per_node: dict[str, int] = {}
@@ -158,10 +166,9 @@ def test_invariants(case: tuple[Snapshot, PlannerSettings]) -> None:
         # Never a destination past capacity, nor past threshold - hysteresis at the point
         # forecast, with everything planned so far landing on it (the copy's share of the
         # load until the move lands, all of it afterwards).
-        arriving = s.load.copy()
-        arriving[:landing_step(s.size_bytes / chosen.bandwidth_bytes_per_second, chosen)] *= (
-            chosen.copy_load)
-        load[m.target] += arriving
+        land(load, s, m.target,
+             landing_step(s.size_bytes / chosen.bandwidth_bytes_per_second, chosen),
+             chosen.copy_load)
         assert load[m.target].max() <= (chosen.threshold - chosen.hysteresis) * capacity[
             m.target] + 1e-9
     # Deterministic: the same input gives the same plan.
