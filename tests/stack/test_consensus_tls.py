@@ -4,7 +4,6 @@ certificate signed by its CA, as a hardened production etcd does."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import subprocess
 import time
@@ -20,12 +19,7 @@ from shardcast.consensus.tls import EtcdTls
 from shardcast.devstack.packages import ETCD
 from shardcast.devstack.pki import Pki, ensure_pki
 from shardcast.devstack.stack import Endpoints
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.stack.ports import free_port
 
 
 @pytest.fixture(scope="module")

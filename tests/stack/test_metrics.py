@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import time
 import urllib.parse
 import urllib.request
@@ -18,15 +17,11 @@ from shardcast.devstack import stack
 from shardcast.devstack.manifests import statefulset
 from tests.stack.kube import apply, wait_for
 from tests.stack.operator_process import operators
+from tests.stack.ports import free_port
 from tests.stack.test_migrations import ended, move, policy, shard
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def scrape(address: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

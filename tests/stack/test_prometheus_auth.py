@@ -3,7 +3,6 @@ environment and files, as the chart mounts them from a Secret."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,6 +16,7 @@ import pytest
 from shardcast.clients.prometheus import MetricsUnavailable, instant_value
 from shardcast.devstack.packages import PROMETHEUS
 from shardcast.devstack.stack import Endpoints
+from tests.stack.ports import free_port
 
 PASSWORD = "s3cret-for-tests"
 
@@ -27,9 +27,7 @@ def guarded_prometheus(endpoints: Endpoints, tmp_path: Path) -> Iterator[str]:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     (tmp_path / "web.yml").write_text(f"basic_auth_users:\n  shardcast: {hashed}\n")
     (tmp_path / "prometheus.yml").write_text("global:\n  scrape_interval: 1m\n")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen(
         [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
          f"--storage.tsdb.path={tmp_path / 'data'}", f"--web.config.file={tmp_path / 'web.yml'}",

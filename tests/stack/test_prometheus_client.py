@@ -32,6 +32,7 @@ from shardcast.devstack.history import (
 from shardcast.devstack.paths import state_dir
 from shardcast.devstack.prometheus import Series, backfilled
 from shardcast.traces import TRACES, default_traces_dir, load_trace
+from tests.stack.ports import free_port
 
 LONG_TRACE = "nab/Twitter_volume_AAPL"  # 15,902 points: more than one query even by default
 
@@ -167,9 +168,7 @@ def test_no_matching_series_is_all_missing(endpoints: stack.Endpoints) -> None:
 
 
 def test_an_unreachable_prometheus_fails_fast() -> None:
-    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens on it
     started = time.monotonic()
     with pytest.raises(MetricsUnavailable, match="Connection refused"):
         query_range(f"http://127.0.0.1:{port}", "up", 1_700_000_000, 1_700_003_000, 300)

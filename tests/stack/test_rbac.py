@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -22,6 +21,7 @@ from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import statefulset
 from shardcast.devstack.process import StackError
 from tests.stack.kube import apply, get, wait_for
+from tests.stack.ports import free_port
 from tests.stack.test_helm import helm_env, installed  # noqa: F401  (helm_env is a fixture)
 from tests.stack.test_migrations import PHASES, ended, move, policy, shard
 
@@ -39,11 +39,6 @@ def token_kubeconfig(admin: Path, token: str, path: Path) -> Path:
         "contexts": [{"name": "sa", "context": {"cluster": "stack", "user": "sa"}}]}))
     return path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def chart_command(kubeconfig: Path, namespace: str) -> tuple[list[str], dict[str, str]]:
