@@ -111,10 +111,16 @@ async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, u
     placement = await store.placement(ns, shard)
     claim = await store.announcement(ns, shard)
     ours = claim is not None and claim.value.uid == uid
-    sync_state = await jobs.state(ns, job_name(name, "sync"))
-    cutover_state = await jobs.state(ns, job_name(name, "cutover"))
+    # Each pass reads only what its phase decides on: the Job that phase runs (the only one
+    # that can be running, so the only one a rollback deletes), and the KPIs while the shift
+    # is gated or when a Job's success makes them kpisBefore or kpisAfter.
+    sync_state = cutover_state = JobState.ABSENT
+    if phase is Phase.SYNCING:
+        sync_state = await jobs.state(ns, job_name(name, "sync"))
+    if phase is Phase.CUTTING_OVER:
+        cutover_state = await jobs.state(ns, job_name(name, "cutover"))
     kpis_now, kpis_error = None, None
-    if phase in (Phase.SYNCING, Phase.REDIRECTING, Phase.CUTTING_OVER):
+    if phase is Phase.REDIRECTING or JobState.SUCCEEDED in (sync_state, cutover_state):
         kpis_now, kpis_error = await _read_kpis(policy, ns, shard, spec["source"], spec["target"])
     started = status.get("trafficShiftedAt")
     age = (datetime.datetime.now(datetime.UTC)
