@@ -1,5 +1,6 @@
 """Markers: every test under tests/stack/ and tests/dataplane/ needs the local stack and is
-marked `stack`."""
+marked `stack`. When any is selected, the stack's packages and binaries are made ready before
+the first test, so a cold build is not charged to one test's timeout."""
 
 from pathlib import Path
 
@@ -12,3 +13,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(d in Path(item.path).parents for d in STACK_DIRS):
             item.add_marker(pytest.mark.stack)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly or not any(
+            item.get_closest_marker("stack") for item in session.items):
+        return
+    from shardcast.devstack import stack
+
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    stack.prepare(reporter.write_line if reporter is not None else print)

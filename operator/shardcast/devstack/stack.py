@@ -48,11 +48,17 @@ class Endpoints:
                    consensus_etcd=tuple(f"127.0.0.1:{p}" for p in CONSENSUS_ETCD_PORTS))
 
 
+def prepare(log: LogFn = print) -> Binaries:
+    """Install the Debian packages and build the binaries the stack runs, if missing: the
+    slow, once-per-machine part of `up` (a cold build takes minutes), nothing started."""
+    packages.ensure_debian_packages(log)
+    return ensure_binaries(log)
+
+
 def up(log: LogFn = print) -> Endpoints:
     """Bring every part up (idempotent: running parts are reused), then create the fake nodes."""
     started = time.monotonic()
-    packages.ensure_debian_packages(log)
-    binaries = ensure_binaries(log)
+    binaries = prepare(log)
     state = state_dir()
     pki = ensure_pki(state / "pki")
     endpoints = Endpoints.of(state)
