@@ -180,14 +180,22 @@ def test_outcome_window_counts_each_missed_node_and_judges_each_move_once() -> N
     from shardcast.planner.threshold import Threshold, ThresholdBounds, adapt
 
     window = Window(started_seconds=0)
-    window = window.observe({"a": 1.2, "b": 0.5}, relieved=set(), finished=[], threshold=0.8)
-    window = window.observe({"a": 1.3, "b": 0.5}, relieved=set(), finished=[], threshold=0.8)
-    assert window.outcomes().missed_peaks == 1 and window.outcomes().peak_utilization == 1.3
-    relieved = window.observe({"c": 1.1}, relieved={"c"}, finished=[], threshold=0.8)
+    for utilization in ({"a": 0.78, "b": 0.5, "d": 0.95}, {"a": 1.2, "b": 0.5, "d": 1.1},
+                        {"a": 1.3, "b": 0.5, "d": 1.2}):
+        window = window.observe(utilization, relieved=set(), finished=[], threshold=0.8,
+                                max_step=0.05)
+    # a went over from 78%, counted once; d was over the threshold first: flagged, not missed.
+    assert window.outcomes().missed_peaks == 1 and window.missed == {"a"}
+    relieved = window.observe({"c": 0.79}, set(), [], 0.8, 0.05).observe(
+        {"c": 1.1}, relieved={"c"}, finished=[], threshold=0.8, max_step=0.05)
     assert relieved.outcomes().missed_peaks == 1  # c had a move off it: not a missed peak
+    again = Window(0).observe({"a": 0.78}, set(), [], 0.8, 0.05).next(60)
+    assert again.observe({"a": 1.4}, set(), [], 0.8, 0.05).missed == {"a"}  # across windows
+    lasting = window.next(60).observe({"a": 1.4}, set(), [], 0.8, 0.05)
+    assert lasting.outcomes().missed_peaks == 0  # a's overload goes on: counted once, before
     moves = [FinishedMove("m1", "b", 0.2), FinishedMove("m2", "a", 0.4)]
-    judged = Window(0).observe({"a": 0.7, "b": 0.5}, set(), moves, threshold=0.8)
-    judged = judged.observe({"a": 0.1, "b": 0.1}, set(), moves, threshold=0.8)  # judged once
+    judged = Window(0).observe({"a": 0.7, "b": 0.5}, set(), moves, 0.8, 0.05)
+    judged = judged.observe({"a": 0.1, "b": 0.1}, set(), moves, 0.8, 0.05)  # judged once
     assert (judged.outcomes().moves, judged.outcomes().unnecessary_moves) == (2, 1)
     lowered = adapt(Threshold(0.8), window.outcomes(), ThresholdBounds(0.5, 0.95, 0.05))
     assert lowered.current == 0.75 and "1 node overload" in lowered.reason

@@ -7,7 +7,13 @@ import itertools
 import numpy as np
 import pytest
 
-from shardcast.planner.threshold import Outcomes, Threshold, ThresholdBounds, adapt
+from shardcast.planner.threshold import (
+    Outcomes,
+    Threshold,
+    ThresholdBounds,
+    adapt,
+    lower_would_flag,
+)
 from shardcast.sim import engine, metrics, policies
 from shardcast.sim.adaptive import Adaptive
 from shardcast.sim.compare import compare, standard_policies
@@ -76,14 +82,22 @@ def test_scores_count_node_minutes_and_flaps() -> None:
 
 def test_thresholds_drop_after_missed_peaks_and_creep_up_after_needless_moves() -> None:
     bounds = ThresholdBounds(minimum=0.6, maximum=0.9, max_step=0.05)
-    lowered = adapt(Threshold(0.8), Outcomes(3, 0, 4, 1.1), bounds)
+    lowered = adapt(Threshold(0.8), Outcomes(3, 0, 4), bounds)
     assert lowered.current == pytest.approx(0.75) and "3 node overload" in lowered.reason
-    raised = adapt(Threshold(0.8), Outcomes(0, 3, 4, 0.7), bounds)
+    raised = adapt(Threshold(0.8), Outcomes(0, 3, 4), bounds)
     assert raised.current == pytest.approx(0.825) and "3 of 4 move(s)" in raised.reason
-    busy = Threshold(0.8)
-    assert adapt(busy, Outcomes(0, 3, 4, 0.85), bounds) is busy  # not calm: no raise
-    floor = adapt(Threshold(0.6), Outcomes(1, 0, 0, 1.2), bounds)
+    useful = Threshold(0.8)
+    assert adapt(useful, Outcomes(0, 2, 4), bounds) is useful  # half were needed: no raise
+    floor = adapt(Threshold(0.6), Outcomes(1, 0, 0), bounds)
     assert floor.current == 0.6 and "bound" in floor.reason
+
+
+def test_only_an_overload_from_just_under_the_threshold_counts_as_missed() -> None:
+    assert lower_would_flag(0.78, threshold=0.8, max_step=0.05)
+    assert lower_would_flag(0.8, threshold=0.8, max_step=0.05)
+    assert not lower_would_flag(0.75, threshold=0.8, max_step=0.05)  # one step lower: still under
+    assert not lower_would_flag(0.9, threshold=0.8, max_step=0.05)  # flagged already
+    assert not lower_would_flag(None, threshold=0.8, max_step=0.05)  # never seen before
 
 
 def test_an_adaptive_threshold_moves_in_the_simulator(scenario: Scenario) -> None:

@@ -27,7 +27,7 @@ def planner_settings(spec: Mapping[str, Any], step_seconds: int,
         weights=CostWeights(float(weights.get("transfer", 1)),
                             float(weights.get("unavailability", 10)),
                             float(weights.get("cascade", 5)), float(weights.get("flapping", 5))),
-        trigger=str(configured.get("trigger", "upper")),
+        trigger=str(configured.get("trigger", "point")),
         max_concurrent=int(limits.get("global", 2)), max_per_node=int(limits.get("perNode", 1)))
 
 

@@ -61,14 +61,15 @@ class AdaptiveThreshold:
                     and m.finished_seconds >= since and m.shard in loads
                     and capacities.get(m.source)]
         self.window = self.window.observe({n["name"]: n["utilization"] / 100 for n in nodes},
-                                          relieved, finished, self.threshold.current)
+                                          relieved, finished, self.threshold.current,
+                                          bounds.max_step)
         if now - since < settings.cooldown_seconds:
             return
         changed = adapt(self.threshold, self.window.outcomes(), bounds)
         if changed is not self.threshold:
             self.threshold = changed
             self.changed_at = rfc3339(datetime.datetime.fromtimestamp(now, datetime.UTC))
-        self.window = Window(now)
+        self.window = self.window.next(now)
 
 
 CONFIGURED = "spec.threshold.utilization"

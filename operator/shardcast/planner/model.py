@@ -55,7 +55,7 @@ class PlannerSettings:
     bandwidth_bytes_per_second: float = 100 * 2**20
     cutover_seconds: float = 5.0  # writes pause this long when traffic switches
     copy_load: float = 0.25  # extra load on both ends while copying, as a share of the shard's
-    trigger: str = "upper"  # act on the point forecast, or on its interval's upper bound
+    trigger: str = "point"  # act on the point forecast, or on its interval's upper bound
     # Overload a move must remove (utilization above threshold, summed over the horizon's
     # steps) to be worth its copy; small reliefs are mostly forecast noise.
     min_relief: float = 0.2

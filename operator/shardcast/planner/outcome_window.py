@@ -1,9 +1,11 @@
 """What the operator learns between two threshold adjustments, one evaluation at a time.
 
 The simulator sees every step of the replay; the operator sees the cluster once per cycle. So a
-window accumulates: nodes that went over capacity with no move off them (missed peaks, each node
-once), the highest utilization seen, and each move that finished, judged once, at the first
-cycle after it: had the source kept the shard, would it still be under the threshold?
+window accumulates: nodes that went over capacity, between the previous cycle and this one,
+from just under the threshold, with no move off them (missed peaks, each node once), and each
+move that finished, judged once, at the first cycle after it: had the source kept the shard,
+would it still be under the threshold? The previous cycle's utilization carries over to the
+next window.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from shardcast.planner.threshold import Outcomes
+from shardcast.planner.threshold import Outcomes, lower_would_flag
 
 
 @dataclass(frozen=True)
@@ -24,24 +26,31 @@ class FinishedMove:
 @dataclass(frozen=True)
 class Window:
     started_seconds: float
+    previous: Mapping[str, float] = field(default_factory=dict)  # the last cycle's
     missed: frozenset[str] = field(default_factory=frozenset)
-    peak: float = 0.0
     judged: frozenset[str] = field(default_factory=frozenset)
     unnecessary: int = 0
 
     def observe(self, utilization: Mapping[str, float], relieved: Collection[str],
-                finished: Sequence[FinishedMove], threshold: float) -> Window:
+                finished: Sequence[FinishedMove], threshold: float, max_step: float) -> Window:
         """One evaluation: node utilization now (fractions), nodes with a move off them in
-        flight or recently done, and the moves finished so far."""
-        over = {node for node, used in utilization.items() if used > 1.0 and node not in relieved}
+        flight or recently done, the moves finished so far, and how far the threshold may
+        move in one adjustment."""
+        over = {node for node, used in utilization.items()
+                if used > 1.0 and node not in relieved
+                and lower_would_flag(self.previous.get(node), threshold, max_step)}
         fresh = [m for m in finished if m.name not in self.judged]
         needless = sum(1 for m in fresh
                        if utilization.get(m.source, 0.0) + m.shard_load <= threshold)
-        return replace(self, missed=self.missed | over,
-                       peak=max(self.peak, *utilization.values(), 0.0),
+        return replace(self, previous={**self.previous, **utilization},
+                       missed=self.missed | over,
                        judged=self.judged | {m.name for m in fresh},
                        unnecessary=self.unnecessary + needless)
 
     def outcomes(self) -> Outcomes:
         return Outcomes(missed_peaks=len(self.missed), unnecessary_moves=self.unnecessary,
-                        moves=len(self.judged), peak_utilization=self.peak)
+                        moves=len(self.judged))
+
+    def next(self, now: float) -> Window:
+        """The window after an adjustment: counts start afresh, the last cycle stays."""
+        return Window(now, previous=self.previous)

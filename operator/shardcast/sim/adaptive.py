@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shardcast.planner.threshold import Outcomes, Threshold, ThresholdBounds, adapt
+from shardcast.planner.threshold import (
+    Outcomes,
+    Threshold,
+    ThresholdBounds,
+    adapt,
+    lower_would_flag,
+)
 from shardcast.sim.engine import ClusterState, SimMove
 from shardcast.sim.policies import Planned
 
@@ -46,15 +52,18 @@ class Adaptive:
     def _outcomes(self, state: ClusterState, start: int, end: int) -> Outcomes:
         horizon = state.settings.horizon_steps
         moves = [m for m in state.moves if start <= m.start_step < end]
+        threshold = self.planned.threshold or state.settings.threshold
         missed = 0
-        for step in range(start, end):
+        for step in range(max(start, 1), end):
+            before = self._node_load.get(step - 1)
             for node in np.flatnonzero(self._node_load[step] > 1.0):
-                if not any(m.source == node and step - horizon <= m.start_step <= step
-                           for m in state.moves):
+                if (before is not None and lower_would_flag(
+                        float(before[node]), threshold, self.bounds.max_step)
+                        and not any(m.source == node and step - horizon <= m.start_step <= step
+                                    for m in state.moves)):
                     missed += 1
         unnecessary = sum(1 for m in moves if self._unneeded(state, m, end))
-        peak = max(float(self._node_load[s].max()) for s in range(start, end))
-        return Outcomes(missed, unnecessary, len(moves), peak)
+        return Outcomes(missed, unnecessary, len(moves))
 
     def _unneeded(self, state: ClusterState, move: SimMove, end: int) -> bool:
         """The source, had it kept the shard, would have stayed under the threshold."""

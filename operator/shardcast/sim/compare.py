@@ -22,7 +22,7 @@ class Compared:
 
 
 def standard_policies(scenario: Scenario, settings: engine.SimSettings,
-                      weights: CostWeights | None = None, trigger: str = "upper",
+                      weights: CostWeights | None = None, trigger: str = "point",
                       adaptive: ThresholdBounds | None = None) -> list[engine.Policy]:
     w = weights or CostWeights()
     horizon = settings.horizon_steps

@@ -95,7 +95,7 @@ class Planned:
 
     name: str
     view: View
-    trigger: str = "upper"
+    trigger: str = "point"
     weights: CostWeights = field(default_factory=CostWeights)
     threshold: float | None = None  # overrides the settings' (adaptive thresholds set it)
 
@@ -122,7 +122,7 @@ class Planned:
 
 
 def planner_settings(state: ClusterState, weights: CostWeights,
-                     trigger: str = "upper") -> PlannerSettings:
+                     trigger: str = "point") -> PlannerSettings:
     s = state.settings
     return PlannerSettings(
         threshold=s.threshold, hysteresis=s.hysteresis,
