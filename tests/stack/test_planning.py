@@ -12,6 +12,7 @@ from kopf.testing import KopfRunner
 
 from shardcast.devstack.history import replay_query
 from shardcast.devstack.kubectl import kubectl
+from shardcast.devstack.manifests import statefulset
 from shardcast.devstack.paths import state_dir
 from tests.stack.kube import apply, condition, get, wait_for
 
@@ -33,9 +34,9 @@ def policy(mode: str) -> dict[str, Any]:
             "spec": {"mode": mode, "shardSelector": {"matchLabels": {"app": "kv"}},
                      "metric": {"type": "cpu"}, "threshold": {"utilization": 80},
                      "forecast": {"model": "holt-winters", "horizon": "30m"},
-                     **({"jobs": {"sync": {"template": {"spec": {"template": {"spec": {
-                         "restartPolicy": "Never", "containers": [
-                             {"name": "sync", "image": "example/sync:1"}]}}}}}}}
+                     **({"jobs": {step: {"template": {"spec": {"containers": [
+                         {"name": step, "image": f"example/{step}:1"}]}}}
+                         for step in ("sync", "cutover")}}
                         if mode == "auto" else {})}}
 
 
@@ -129,3 +130,40 @@ def test_an_adaptive_threshold_drops_after_an_overload_from_just_under_it_once(
     held = get(kubeconfig, namespace, "migrationpolicy/kv")
     assert node_a(held)["utilization"] == 120
     assert held["status"]["threshold"] == threshold
+
+
+def test_an_adaptive_threshold_rises_after_moves_that_made_the_kpis_worse(
+        operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
+    """An auto policy moves `hot` off the crowded node-a; its traffic shift sees an error rate of
+    0.5 (limit 0.01) and rolls back. The next adjustment judges that move not worth making and
+    raises the threshold half a step, saying why."""
+    adaptive = policy("auto")
+    adaptive["spec"]["threshold"] = {"utilization": 80, "adaptive": {
+        "enabled": True, "min": 60, "max": 90, "maxStep": 5}}
+    adaptive["spec"]["cooldown"] = "6s"
+    adaptive["spec"]["trafficShift"] = {"steps": [50, 100], "gateWindow": "1s", "kpis": {
+        "errorRate": {"query": "vector(0.5) + 0 * vector(1)", "max": 0.01}}}
+    apply(kubeconfig, namespace, statefulset("kv", 1), *crowded_node_a(), adaptive)
+    rolled_back = wait_for_migration(kubeconfig, namespace, "RolledBack", timeout_seconds=120)
+    assert condition(rolled_back)["reason"] == "KpiRegression"
+    assert rolled_back["spec"]["shard"] == "hot" and rolled_back["spec"]["source"] == "node-a"
+    raised = wait_for(kubeconfig, namespace, "migrationpolicy/kv",
+                      lambda o: o.get("status", {}).get("threshold", {}).get("current", 80) > 80,
+                      timeout_seconds=60)
+    threshold = raised["status"]["threshold"]
+    assert threshold["current"] == 82.5
+    assert threshold["reason"].startswith("raised: 1 of 1 move(s) were not needed")
+    assert "made the KPIs worse" in threshold["reason"]
+
+
+def wait_for_migration(kubeconfig: Path, namespace: str, phase: str,
+                       timeout_seconds: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        done = [m for m in migrations(kubeconfig, namespace)
+                if m.get("status", {}).get("phase") == phase]
+        if done:
+            return done[0]
+        time.sleep(1)
+    phases = [m.get("status", {}).get("phase") for m in migrations(kubeconfig, namespace)]
+    raise AssertionError(f"no ShardMigration reached {phase} in {timeout_seconds}s: {phases}")

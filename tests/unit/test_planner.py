@@ -197,5 +197,23 @@ def test_outcome_window_counts_each_missed_node_and_judges_each_move_once() -> N
     judged = Window(0).observe({"a": 0.7, "b": 0.5}, set(), moves, 0.8, 0.05)
     judged = judged.observe({"a": 0.1, "b": 0.1}, set(), moves, 0.8, 0.05)  # judged once
     assert (judged.outcomes().moves, judged.outcomes().unnecessary_moves) == (2, 1)
+    # A move rolled back for a KPI regression was not worth it, however loaded its source.
+    regressed = judged.observe({"a": 0.95}, set(), [FinishedMove("m3", "a", 0.4, True)],
+                               0.8, 0.05)
+    assert (regressed.outcomes().moves, regressed.outcomes().unnecessary_moves) == (3, 2)
     lowered = adapt(Threshold(0.8), window.outcomes(), ThresholdBounds(0.5, 0.95, 0.05))
     assert lowered.current == 0.75 and "1 node overload" in lowered.reason
+
+
+def test_a_known_migration_keeps_why_it_ended() -> None:
+    from shardcast.api.decisions import known_migration
+
+    status = {"phase": "RolledBack",
+              "phaseTimes": [{"phase": "Redirecting", "startedAt": "2026-12-01T10:00:00Z"},
+                             {"phase": "RolledBack", "startedAt": "2026-12-01T10:00:05Z"}],
+              "conditions": [{"type": "Ready", "status": "False", "reason": "KpiRegression"}]}
+    known = known_migration({"shard": "kv-0", "source": "a", "target": "b"}, status,
+                            "2026-12-01T09:59:00Z")
+    assert (known.phase, known.reason) == ("RolledBack", "KpiRegression")
+    assert known.finished_seconds is not None
+    assert known.finished_seconds - known.created_seconds == 65

@@ -24,11 +24,16 @@ class Condition:
                 "lastTransitionTime": last_transition_time}
 
 
+def find(conditions: Sequence[Mapping[str, Any]], type_: str) -> Mapping[str, Any]:
+    """The condition of `type_`, or an empty mapping when there is none yet."""
+    return next((c for c in conditions if c.get("type") == type_), {})
+
+
 def merge(existing: Sequence[Mapping[str, Any]], new: Condition,
           now: datetime.datetime) -> list[dict[str, Any]]:
     """Replace the condition of `new.type`, keeping lastTransitionTime unless the status flips."""
-    previous = next((c for c in existing if c.get("type") == new.type), None)
-    if previous is not None and previous.get("status") == new.status:
+    previous = find(existing, new.type)
+    if previous and previous.get("status") == new.status:
         since = str(previous.get("lastTransitionTime") or rfc3339(now))
     else:
         since = rfc3339(now)

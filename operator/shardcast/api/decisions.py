@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from shardcast.api.conditions import parse_rfc3339, rfc3339
+from shardcast.api.conditions import find, parse_rfc3339, rfc3339
 from shardcast.api.kinds import GROUP, VERSION
 from shardcast.forecast.types import Forecast
 from shardcast.planner.model import (
@@ -54,6 +54,7 @@ class KnownMigration:
     created_seconds: float
     finished_seconds: float | None
     dry_run: bool
+    reason: str = ""  # of its Ready condition: why it is in its phase
 
 
 def snapshot(shards: list[ShardForecast], capacities: Mapping[str, float],
@@ -157,9 +158,10 @@ def known_migration(spec: Mapping[str, Any], status: Mapping[str, Any],
     phase = str(status.get("phase", "Pending"))
     ended = next((t.get("startedAt") for t in status.get("phaseTimes", [])
                   if t.get("phase") == phase and phase not in UNFINISHED), None)
+    ready = find(status.get("conditions", []), "Ready")
     return KnownMigration(str(spec["shard"]), str(spec["source"]), str(spec["target"]), phase,
                           seconds(created), seconds(ended) if ended else None,
-                          bool(spec.get("dryRun")))
+                          bool(spec.get("dryRun")), str(ready.get("reason", "")))
 
 
 def _at(seconds: float) -> str:

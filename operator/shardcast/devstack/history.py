@@ -81,4 +81,6 @@ def replay_query(trace: str, state: Path) -> str:
         raise KeyError(f"trace {trace} was never backfilled into the stack's Prometheus")
     step = int(str(entry["step_seconds"]))
     age = aligned_now(step) - int(str(entry["end_seconds"]))
-    return f'{TRACE_METRIC}{{trace="{trace}"}} offset {age}s'
+    selector = f'{TRACE_METRIC}{{trace="{trace}"}}'
+    # Right after a backfill the last sample is already now, and PromQL refuses "offset 0s".
+    return f"{selector} offset {age}s" if age > 0 else selector

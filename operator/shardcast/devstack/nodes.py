@@ -46,6 +46,12 @@ def apply_nodes(kubeconfig: Path) -> None:
     items = [node_manifest(node) for node in FAKE_NODES]
     kubectl(kubeconfig, "apply", "-f", "-",
              stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    # The API server taints every new node not-ready (TaintNodesByCondition) and only the node
+    # lifecycle controller lifts that taint once the node is Ready; the stack does not run that
+    # controller (see the controller manager's flags), so the taint is lifted here.
+    for node in FAKE_NODES:
+        kubectl(kubeconfig, "patch", "node", node.name, "--type=merge",
+                "-p", '{"spec": {"taints": null}}')
 
 
 def wait_nodes_ready(kubeconfig: Path, names: list[str], timeout_seconds: int = 60) -> None:

@@ -56,10 +56,11 @@ class AdaptiveThreshold:
         relieved = {m.source for m in migrations if not m.dry_run
                     and (m.finished_seconds is None or m.finished_seconds >= since)}
         finished = [FinishedMove(f"{m.shard}@{m.created_seconds}", m.source,
-                                 loads[m.shard] / capacities[m.source])
-                    for m in migrations if m.phase == "Active" and m.finished_seconds
-                    and m.finished_seconds >= since and m.shard in loads
-                    and capacities.get(m.source)]
+                                 loads[m.shard] / capacities[m.source],
+                                 kpi_regression=m.phase == "RolledBack")
+                    for m in migrations if m.finished_seconds and m.finished_seconds >= since
+                    and (m.phase == "Active" or (m.phase, m.reason) == KPI_REGRESSION)
+                    and m.shard in loads and capacities.get(m.source)]
         self.window = self.window.observe({n["name"]: n["utilization"] / 100 for n in nodes},
                                           relieved, finished, self.threshold.current,
                                           bounds.max_step)
@@ -73,6 +74,7 @@ class AdaptiveThreshold:
 
 
 CONFIGURED = "spec.threshold.utilization"
+KPI_REGRESSION = ("RolledBack", "KpiRegression")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 import kopf
 
-from shardcast.api.conditions import Condition, merge
+from shardcast.api.conditions import Condition, find, merge
 
 
 def write_status(body: kopf.Body, patch: kopf.Patch, fields: Mapping[str, Any],
@@ -18,7 +18,7 @@ def write_status(body: kopf.Body, patch: kopf.Patch, fields: Mapping[str, Any],
     for key, value in fields.items():
         patch.status[key] = value
     patch.status["conditions"] = merge(existing, condition, datetime.datetime.now(datetime.UTC))
-    previous: dict[str, Any] = next((c for c in existing if c.get("type") == condition.type), {})
+    previous = find(existing, condition.type)
     if previous.get("reason") != condition.reason or previous.get("status") != condition.status:
         post = kopf.info if condition.status == "True" else kopf.warn
         post(body, reason=condition.reason, message=condition.message)

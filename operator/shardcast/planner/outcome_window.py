@@ -4,7 +4,8 @@ The simulator sees every step of the replay; the operator sees the cluster once 
 window accumulates: nodes that went over capacity, between the previous cycle and this one,
 from just under the threshold, with no move off them (missed peaks, each node once), and each
 move that finished, judged once, at the first cycle after it: had the source kept the shard,
-would it still be under the threshold? The previous cycle's utilization carries over to the
+would it still be under the threshold? A move rolled back because its traffic shift made the
+KPIs worse was not worth making either. The previous cycle's utilization carries over to the
 next window.
 """
 
@@ -21,6 +22,7 @@ class FinishedMove:
     name: str
     source: str
     shard_load: float  # the shard's load now, as a fraction of the source's capacity
+    kpi_regression: bool = False  # rolled back because the shift made the KPIs worse
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,8 @@ class Window:
                 if used > 1.0 and node not in relieved
                 and lower_would_flag(self.previous.get(node), threshold, max_step)}
         fresh = [m for m in finished if m.name not in self.judged]
-        needless = sum(1 for m in fresh
-                       if utilization.get(m.source, 0.0) + m.shard_load <= threshold)
+        needless = sum(1 for m in fresh if m.kpi_regression
+                       or utilization.get(m.source, 0.0) + m.shard_load <= threshold)
         return replace(self, previous={**self.previous, **utilization},
                        missed=self.missed | over,
                        judged=self.judged | {m.name for m in fresh},

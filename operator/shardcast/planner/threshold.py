@@ -3,8 +3,9 @@
 A peak a lower threshold would have caught (a node went over 100% with no move planned off it,
 straight from just under the threshold) lowers the threshold so moves start earlier; moves that
 turned out unnecessary (their source would have stayed under the threshold anyway) raise it so
-fewer are made. Changes are small (at most maxStep points), bounded (min..max), and each
-carries its reason for the policy's status.threshold.
+fewer are made, and so do moves whose traffic shift made the KPIs (latency, error rate,
+throughput) worse and was rolled back. Changes are small (at most maxStep points), bounded
+(min..max), and each carries its reason for the policy's status.threshold.
 
 Overloads of nodes that were already over the threshold do not lower it: the planner had
 flagged them and was held back by its limits or by finding no room, and a lower threshold only
@@ -28,7 +29,7 @@ class Outcomes:
     """What happened since the last adjustment."""
 
     missed_peaks: int  # overloads (> 100%) a lower threshold would have flagged, no move off
-    unnecessary_moves: int  # moves whose source stayed under the threshold without them
+    unnecessary_moves: int  # source under the threshold without them, or KPIs got worse
     moves: int
 
 
@@ -55,7 +56,8 @@ def adapt(threshold: Threshold, outcomes: Outcomes, bounds: ThresholdBounds) -> 
     elif outcomes.moves and outcomes.unnecessary_moves * 2 > outcomes.moves:
         value = min(bounds.maximum, threshold.current + bounds.max_step / 2)
         reason = (f"raised: {outcomes.unnecessary_moves} of {outcomes.moves} move(s) were not "
-                  "needed (their source stayed under the threshold without them)")
+                  "needed (their source stayed under the threshold without them, or their "
+                  "traffic shift made the KPIs worse)")
     else:
         return threshold
     if value == threshold.current:
