@@ -1,10 +1,13 @@
 """Markers: every test under tests/stack/ and tests/dataplane/ needs the local stack and is
 marked `stack`. When any is selected, the stack's packages and binaries are made ready before
-the first test, so a cold build is not charged to one test's timeout."""
+the first test, so a cold build is not charged to one test's timeout; if that fails, the stack
+tests fail with the reason and the others still run."""
 
 from pathlib import Path
 
 import pytest
+
+PREPARE_FAILED = pytest.StashKey[str]()
 
 STACK_DIRS = (Path(__file__).parent / "stack", Path(__file__).parent / "dataplane")
 
@@ -22,4 +25,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from shardcast.devstack import stack
 
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    stack.prepare(reporter.write_line if reporter is not None else print)
+    try:
+        stack.prepare(reporter.write_line if reporter is not None else print)
+    except Exception as error:  # whatever it is (no Go, a failed build), stack tests report it
+        session.config.stash[PREPARE_FAILED] = str(error)

@@ -15,11 +15,14 @@ from shardcast.devstack import stack
 from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import install_crds
 from shardcast.devstack.process import StackError
+from tests.conftest import PREPARE_FAILED
 
 
 @pytest.fixture(scope="session")
-def endpoints() -> Iterator[stack.Endpoints]:
+def endpoints(pytestconfig: pytest.Config) -> Iterator[stack.Endpoints]:
     """Reuse a running stack as is; one this session started is stopped again at its end."""
+    if PREPARE_FAILED in pytestconfig.stash:
+        pytest.fail(f"the local stack could not be prepared: {pytestconfig.stash[PREPARE_FAILED]}")
     already_running = all(stack.status().values())
     result = stack.up()
     os.environ["KUBECONFIG"] = str(result.kubeconfig)

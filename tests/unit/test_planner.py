@@ -201,6 +201,10 @@ def test_outcome_window_counts_each_missed_node_and_judges_each_move_once() -> N
     regressed = judged.observe({"a": 0.95}, set(), [FinishedMove("m3", "a", 0.4, True)],
                                0.8, 0.05)
     assert (regressed.outcomes().moves, regressed.outcomes().unnecessary_moves) == (3, 2)
+    # A move seen again after the adjustment is not judged twice.
+    later = regressed.next(60).observe({"a": 0.95}, set(), [FinishedMove("m3", "a", 0.4, True)],
+                                       0.8, 0.05)
+    assert (later.outcomes().moves, later.outcomes().unnecessary_moves) == (0, 0)
     lowered = adapt(Threshold(0.8), window.outcomes(), ThresholdBounds(0.5, 0.95, 0.05))
     assert lowered.current == 0.75 and "1 node overload" in lowered.reason
 

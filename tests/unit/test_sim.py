@@ -98,6 +98,8 @@ def test_only_an_overload_from_just_under_the_threshold_counts_as_missed() -> No
     assert not lower_would_flag(0.75, threshold=0.8, max_step=0.05)  # one step lower: still under
     assert not lower_would_flag(0.9, threshold=0.8, max_step=0.05)  # flagged already
     assert not lower_would_flag(None, threshold=0.8, max_step=0.05)  # never seen before
+    assert lower_would_flag(0.6501, threshold=0.7, max_step=0.05)
+    assert not lower_would_flag(0.65, threshold=0.7, max_step=0.05)  # 0.7 - 0.05 in binary
 
 
 def test_an_adaptive_threshold_moves_in_the_simulator(scenario: Scenario) -> None:

@@ -15,6 +15,7 @@ from shardcast.api.kinds import MIGRATIONS
 from shardcast.api.policy_settings import planner_settings, threshold_bounds
 from shardcast.clients import kubernetes as k8s
 from shardcast.handlers.forecasting import PassResult
+from shardcast.migration.model import KPI_REGRESSION, Phase
 from shardcast.planner.model import PlannerSettings
 from shardcast.planner.outcome_window import FinishedMove, Window
 from shardcast.planner.plan import plan
@@ -30,11 +31,13 @@ class CapacityUnavailable(ValueError):
 @dataclass
 class AdaptiveThreshold:
     """A policy's adaptive threshold between cycles. It lives in the operator's memory and is
-    restored from status.threshold after a restart; the outcome window starts afresh."""
+    restored from status.threshold after a restart; the outcome window starts afresh, and only
+    moves that finished since then are judged (each once, whichever window first sees it)."""
 
     threshold: Threshold
     window: Window
     changed_at: str
+    learning_since: float
 
     @classmethod
     def start(cls, spec: Mapping[str, Any], status: Mapping[str, Any],
@@ -42,9 +45,9 @@ class AdaptiveThreshold:
         written = status.get("threshold") or {}
         if written.get("reason", CONFIGURED) != CONFIGURED and "current" in written:
             return cls(Threshold(written["current"] / 100, written["reason"]), Window(now),
-                       str(written.get("changedAt", "")))
+                       str(written.get("changedAt", "")), now)
         configured = (spec.get("threshold") or {}).get("utilization", 80) / 100
-        return cls(Threshold(configured, CONFIGURED), Window(now), "")
+        return cls(Threshold(configured, CONFIGURED), Window(now), "", now)
 
     def learn(self, spec: Mapping[str, Any], settings: PlannerSettings,
               nodes: list[dict[str, Any]], migrations: list[decisions.KnownMigration],
@@ -55,12 +58,9 @@ class AdaptiveThreshold:
         since = self.window.started_seconds
         relieved = {m.source for m in migrations if not m.dry_run
                     and (m.finished_seconds is None or m.finished_seconds >= since)}
-        finished = [FinishedMove(f"{m.shard}@{m.created_seconds}", m.source,
-                                 loads[m.shard] / capacities[m.source],
-                                 kpi_regression=m.phase == "RolledBack")
-                    for m in migrations if m.finished_seconds and m.finished_seconds >= since
-                    and (m.phase == "Active" or (m.phase, m.reason) == KPI_REGRESSION)
-                    and m.shard in loads and capacities.get(m.source)]
+        finished = [_finished(m, loads, capacities) for m in migrations
+                    if m.finished_seconds and m.finished_seconds >= self.learning_since
+                    and _judgeable(m, loads, capacities)]
         self.window = self.window.observe({n["name"]: n["utilization"] / 100 for n in nodes},
                                           relieved, finished, self.threshold.current,
                                           bounds.max_step)
@@ -74,7 +74,25 @@ class AdaptiveThreshold:
 
 
 CONFIGURED = "spec.threshold.utilization"
-KPI_REGRESSION = ("RolledBack", "KpiRegression")
+
+
+def _judgeable(migration: decisions.KnownMigration, loads: Mapping[str, float],
+               capacities: Mapping[str, float]) -> bool:
+    """A move that made the KPIs worse, or one that landed and can be weighed against its
+    source's load now."""
+    if migration.phase == Phase.ROLLED_BACK:
+        return migration.reason == KPI_REGRESSION
+    return (migration.phase == Phase.ACTIVE and migration.shard in loads
+            and bool(capacities.get(migration.source)))
+
+
+def _finished(migration: decisions.KnownMigration, loads: Mapping[str, float],
+              capacities: Mapping[str, float]) -> FinishedMove:
+    if migration.phase == Phase.ROLLED_BACK:
+        return FinishedMove(f"{migration.shard}@{migration.created_seconds}", migration.source,
+                            0.0, kpi_regression=True)
+    return FinishedMove(f"{migration.shard}@{migration.created_seconds}", migration.source,
+                        loads[migration.shard] / capacities[migration.source])
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,14 @@ from shardcast.migration.actions import (
     Step,
 )
 from shardcast.migration.gates import regression
-from shardcast.migration.model import TERMINAL, JobState, Observed, Phase, ShiftSettings
+from shardcast.migration.model import (
+    KPI_REGRESSION,
+    TERMINAL,
+    JobState,
+    Observed,
+    Phase,
+    ShiftSettings,
+)
 
 
 def next_step(seen: Observed, shift: ShiftSettings) -> Step | None:
@@ -93,7 +100,7 @@ def _redirecting(seen: Observed, shift: ShiftSettings) -> Step:
     if seen.kpis_now is not None:
         broken = regression(seen.kpis_before, seen.kpis_now, shift.limits)
         if broken:
-            return Step(RollBack(), Phase.ROLLED_BACK, "KpiRegression",
+            return Step(RollBack(), Phase.ROLLED_BACK, KPI_REGRESSION,
                         f"at {percent}% on {seen.target}: {broken}")
     if seen.step_age_seconds < shift.gate_seconds:
         return Step(Hold(), Phase.REDIRECTING, "Redirecting",

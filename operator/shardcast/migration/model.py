@@ -17,6 +17,7 @@ class Phase(StrEnum):
 
 
 TERMINAL = frozenset({Phase.ACTIVE, Phase.ROLLED_BACK, Phase.FAILED})
+KPI_REGRESSION = "KpiRegression"  # the reason of a roll-back the KPI gates ordered
 
 
 class JobState(StrEnum):

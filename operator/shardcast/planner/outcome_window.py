@@ -30,7 +30,8 @@ class Window:
     started_seconds: float
     previous: Mapping[str, float] = field(default_factory=dict)  # the last cycle's
     missed: frozenset[str] = field(default_factory=frozenset)
-    judged: frozenset[str] = field(default_factory=frozenset)
+    judged: frozenset[str] = field(default_factory=frozenset)  # in this or an earlier window
+    moves: int = 0  # judged in this window
     unnecessary: int = 0
 
     def observe(self, utilization: Mapping[str, float], relieved: Collection[str],
@@ -47,12 +48,13 @@ class Window:
         return replace(self, previous={**self.previous, **utilization},
                        missed=self.missed | over,
                        judged=self.judged | {m.name for m in fresh},
-                       unnecessary=self.unnecessary + needless)
+                       moves=self.moves + len(fresh), unnecessary=self.unnecessary + needless)
 
     def outcomes(self) -> Outcomes:
         return Outcomes(missed_peaks=len(self.missed), unnecessary_moves=self.unnecessary,
-                        moves=len(self.judged))
+                        moves=self.moves)
 
     def next(self, now: float) -> Window:
-        """The window after an adjustment: counts start afresh, the last cycle stays."""
-        return Window(now, previous=self.previous)
+        """The window after an adjustment: counts start afresh; the last cycle stays, and so do
+        the moves already judged, so that none is judged twice."""
+        return Window(now, previous=self.previous, judged=self.judged)

@@ -42,7 +42,9 @@ class Threshold:
 def lower_would_flag(last_calm: float | None, threshold: float, max_step: float) -> bool:
     """Whether a node whose utilization was `last_calm` just before it went over capacity sat
     close enough under the threshold for one step lower to have flagged it."""
-    return last_calm is not None and threshold - max_step < last_calm <= threshold
+    # Rounded: utilization arrives rounded to 0.01%, and 0.7 - 0.05 is 0.6499... in binary.
+    return last_calm is not None and (round(threshold - max_step, 6) < round(last_calm, 6)
+                                      <= round(threshold, 6))
 
 
 def adapt(threshold: Threshold, outcomes: Outcomes, bounds: ThresholdBounds) -> Threshold:
