@@ -8,6 +8,7 @@ only pick them up at its next compaction, about a minute later).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tempfile
 import time
@@ -80,18 +81,28 @@ def aligned_now(step_seconds: int) -> int:
 
 
 def backfill(state: Path, part: Part, series: list[Series]) -> None:
-    """Write `series` as TSDB blocks and (re)start Prometheus so they are queryable at once."""
+    """Write `series` as TSDB blocks and (re)start Prometheus so they are queryable at once.
+
+    Blocks are made in a staging directory and moved into the data directory just before they
+    are recorded: a backfill interrupted earlier leaves nothing behind, where blocks of an
+    unrecorded backfill would be written again at other timestamps and interleave with them."""
     was_running = process.running_pid(part, state) is not None
     process.stop(part, state)
+    staging = state / "prometheus" / "staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
     with tempfile.NamedTemporaryFile("w", suffix=".om", delete=False) as f:
         f.writelines(line + "\n" for line in _openmetrics(series))
-    data_dir(state).mkdir(parents=True, exist_ok=True)
     proc = subprocess.run([packages.PROMTOOL, "tsdb", "create-blocks-from", "openmetrics",
-                           f.name, str(data_dir(state))], capture_output=True, text=True)
+                           f.name, str(staging)], capture_output=True, text=True)
     Path(f.name).unlink()
     if proc.returncode != 0:
         raise StackError(f"promtool backfill failed: {proc.stderr.strip()[-2000:]}")
+    data_dir(state).mkdir(parents=True, exist_ok=True)
+    for block in staging.iterdir():
+        block.rename(data_dir(state) / block.name)
     _record(state, series)
+    staging.rmdir()
     if was_running:
         process.start(part, state)
 
