@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from shardcast.api.conditions import find
 from shardcast.devstack.kubectl import kubectl
 
 
@@ -38,4 +39,4 @@ def wait_for(kubeconfig: Path, namespace: str, ref: str,
 
 
 def condition(obj: dict[str, Any], type_: str = "Ready") -> dict[str, Any]:
-    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
+    return dict(find(obj.get("status", {}).get("conditions", []), type_))

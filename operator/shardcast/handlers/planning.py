@@ -88,11 +88,10 @@ def _judgeable(migration: decisions.KnownMigration, loads: Mapping[str, float],
 
 def _finished(migration: decisions.KnownMigration, loads: Mapping[str, float],
               capacities: Mapping[str, float]) -> FinishedMove:
-    if migration.phase == Phase.ROLLED_BACK:
-        return FinishedMove(f"{migration.shard}@{migration.created_seconds}", migration.source,
-                            0.0, kpi_regression=True)
+    rolled_back = migration.phase == Phase.ROLLED_BACK  # judged by its KPIs, not its load
+    load = 0.0 if rolled_back else loads[migration.shard] / capacities[migration.source]
     return FinishedMove(f"{migration.shard}@{migration.created_seconds}", migration.source,
-                        loads[migration.shard] / capacities[migration.source])
+                        load, kpi_regression=rolled_back)
 
 
 @dataclass(frozen=True)
