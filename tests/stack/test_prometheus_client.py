@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 import pytest
 
+from shardcast.api.metrics import ShardQuery, batch_queries
 from shardcast.clients.prometheus import (
     RATE_WINDOW_STEPS,
     MetricsUnavailable,
@@ -20,6 +21,7 @@ from shardcast.clients.prometheus import (
     query_history_async,
     query_range,
 )
+from shardcast.clients.prometheus_batch import read_batch
 from shardcast.devstack import stack
 from shardcast.devstack.history import (
     COUNTER_TRACE,
@@ -207,3 +209,60 @@ def test_the_async_wrapper_answers_and_leaves_the_event_loop_free(
         return ticks
 
     assert asyncio.run(exercise()) >= 20  # a blocked loop would not have ticked at all
+
+
+BATCHED_TRACES = ("nab/ec2_cpu_utilization_24ae8d", "nab/ec2_cpu_utilization_53ea38",
+                  "nab/ec2_network_in_257a54", "alibaba2018/cpu",  # shorter: NaN at the start
+                  "nowhere/never-backfilled")  # no series: all NaN
+
+
+def trace_queries() -> list[ShardQuery]:
+    return [ShardQuery(name, f'{TRACE_METRIC}{{trace="{name}"}}', f"{TRACE_METRIC}{{$labels}}",
+                       (("trace", name),)) for name in BATCHED_TRACES]
+
+
+def test_one_grouped_query_reads_each_trace_as_its_own_query_does(
+        endpoints: stack.Endpoints) -> None:
+    url = endpoints.prometheus_url
+    _, end, step = span(written(TRACE_METRIC, {"trace": BATCHED_TRACES[0]}))
+    start = end - 4031 * step
+    short_start, *_ = span(written(TRACE_METRIC, {"trace": "alibaba2018/cpu"}))
+    before_short = (short_start - start) // step  # grid points before that trace begins
+    queries = trace_queries()
+    [batch] = batch_queries(queries)
+    assert batch.varying == "trace"
+    for max_points, requests in ((11_000, 1), (1000, 5)):
+        read = asyncio.run(read_batch(url, queries, start, end, step, max_points=max_points))
+        assert read.failed == {} and read.requests == requests
+        for query in queries:
+            alone = query_history(url, query.promql, start, end, step).values
+            np.testing.assert_array_equal(read.values[query.shard], alone)
+        assert before_short > 0 and np.isnan(read.values["alibaba2018/cpu"][:before_short]).all()
+        assert np.isnan(read.values["nowhere/never-backfilled"]).all()
+        assert read.samples == sum(int(np.isfinite(v).sum()) for v in read.values.values())
+
+    later = asyncio.run(read_batch(url, queries, end - 2 * step, end, step))
+    assert later.requests == 1 and len(later.values[BATCHED_TRACES[0]]) == 3
+    assert later.samples == sum(int(np.isfinite(v).sum()) for v in later.values.values()) > 0
+    for query in queries:
+        np.testing.assert_array_equal(later.values[query.shard], read.values[query.shard][-3:])
+
+
+def test_real_prometheus_takes_grouped_queries_as_long_as_the_budget(
+        endpoints: stack.Endpoints) -> None:
+    """Thousands of shards in a few POSTed queries of ~60 kB each, the traces among them."""
+    url = endpoints.prometheus_url
+    _, end, step = span(written(TRACE_METRIC, {"trace": BATCHED_TRACES[0]}))
+    start = end - 287 * step
+    absent = [ShardQuery(f"s{n}", f'{TRACE_METRIC}{{trace="nowhere/shard.{n:05d}"}}',
+                         f"{TRACE_METRIC}{{$labels}}", (("trace", f"nowhere/shard.{n:05d}"),))
+              for n in range(10_000)]
+    queries = [*absent, *trace_queries()]
+    batches = batch_queries(queries)
+    assert 3 <= len(batches) <= 6 and max(len(b.promql) for b in batches) > 50_000
+    read = asyncio.run(read_batch(url, queries, start, end, step))
+    assert read.failed == {} and read.requests == len(batches)
+    for query in trace_queries():
+        alone = query_history(url, query.promql, start, end, step).values
+        np.testing.assert_array_equal(read.values[query.shard], alone)
+    assert all(np.isnan(read.values[query.shard]).all() for query in absent)

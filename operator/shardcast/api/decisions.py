@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +58,11 @@ class KnownMigration:
 
 
 def snapshot(shards: list[ShardForecast], capacities: Mapping[str, float],
-             migrations: list[KnownMigration], now_seconds: float) -> Snapshot:
+             migrations: list[KnownMigration], now_seconds: float,
+             closed: Collection[str] = ()) -> Snapshot:
     """Unfinished migrations are in flight until they end (their end is unknown: never within
-    the horizon); finished ones count for cooldown and flapping from when they started."""
+    the horizon); finished ones count for cooldown and flapping from when they started.
+    `closed` nodes take no moves."""
     views = []
     for s in shards:
         load, upper = s.series()
@@ -69,7 +71,8 @@ def snapshot(shards: list[ShardForecast], capacities: Mapping[str, float],
     moves = tuple(MoveRecord(m.shard, m.source, m.target, m.created_seconds,
                              far if m.phase in UNFINISHED else (m.finished_seconds or far))
                   for m in migrations if not m.dry_run and m.phase != "Failed")
-    nodes = tuple(NodeView(name, capacity) for name, capacity in sorted(capacities.items()))
+    nodes = tuple(NodeView(name, capacity, name not in closed)
+                  for name, capacity in sorted(capacities.items()))
     return Snapshot(now_seconds, nodes, tuple(views), moves)
 
 

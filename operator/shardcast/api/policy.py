@@ -19,7 +19,7 @@ def selected_shards(selector: Mapping[str, Any] | None,
 @dataclass(frozen=True)
 class ForecastOutcome:
     """What one pass achieved: shards forecast, why the others were not, and what the planner
-    made of the forecasts (it runs only when every selected shard has one)."""
+    made of the forecasts (of every shard that has one)."""
 
     forecast: int
     failed: dict[str, str]
@@ -36,16 +36,18 @@ def observe(mode: str, generation: int, selected: list[str], evaluated_at: str,
         why = "no shard matches spec.shardSelector"
     elif outcome is None:
         why = "no Prometheus is configured (SHARDCAST_PROMETHEUS_URL), so nothing is forecast"
-    elif outcome.failed:
-        why = "some selected shards have no forecast; nothing is planned until all do"
     else:
         why = outcome.why_nothing_moved or ""
     evaluation: dict[str, Any] = {"time": evaluated_at, "shardsEvaluated": len(selected),
                                   "durationSeconds": round(duration_seconds, 3)}
-    if outcome is not None:
-        evaluation["migrationsCreated"] = outcome.migrations_created
     fields: dict[str, Any] = {"observedGeneration": generation, "lastEvaluation": evaluation,
                               "whyNothingMoved": why}
+    if outcome is not None:
+        evaluation.update(migrationsCreated=outcome.migrations_created,
+                          shardsForecast=outcome.forecast,
+                          shardsWithoutForecast=len(outcome.failed))
+        fields["withoutForecast"] = [{"shard": shard, "reason": reason[:1024]}
+                                     for shard, reason in sorted(outcome.failed.items())[:20]]
     if not selected:
         return fields, Condition("Ready", "True", "NoShardsSelected",
                                  f"mode {mode}: 0 shard(s) selected; {why}", generation)
@@ -54,8 +56,9 @@ def observe(mode: str, generation: int, selected: list[str], evaluated_at: str,
         detail = "; ".join(f"{shard}: {reason}" for shard, reason in first)
         return fields, Condition(
             "Ready", "False", "ForecastFailed",
-            f"{len(outcome.failed)} of {len(selected)} shard(s) have no forecast, so none of "
-            f"them can move: {detail}"[:1024], generation)
+            f"{len(outcome.failed)} of {len(selected)} shard(s) have no forecast; their nodes "
+            f"take no moves and the other shards are planned ({why or 'nothing to do'}): "
+            f"{detail}"[:1024], generation)
     forecast = (f"{outcome.forecast} forecast, {outcome.moves} move(s) planned; "
                 if outcome is not None else "")
     return fields, Condition("Ready", "True", "Evaluated",

@@ -6,13 +6,16 @@ The official client is synchronous; calls run in a worker thread so kopf's event
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from shardcast.api.kinds import GROUP, VERSION
+from shardcast.api.kinds import GROUP, MIGRATIONS, SHARDS, VERSION
 from shardcast.api.shard import WorkloadState
 
 # (connect, read) seconds: without them a call to an API server that stopped answering (mid-TLS
@@ -95,3 +98,56 @@ async def create_custom(plural: str, namespace: str, body: dict[str, Any]) -> bo
         return True
 
     return await asyncio.to_thread(create)
+
+
+STATUS_WRITE_CONCURRENCY = 8
+
+
+@functools.cache
+def _custom_objects() -> kubernetes.client.CustomObjectsApi:
+    """One API client (one connection pool, sized for the concurrent writers) for the bulk
+    status writes, instead of a client and its connections per call."""
+    configuration = kubernetes.client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = STATUS_WRITE_CONCURRENCY
+    return kubernetes.client.CustomObjectsApi(kubernetes.client.ApiClient(configuration))
+
+
+@dataclass(frozen=True)
+class ShardStatusWriter:
+    """The policy cycle's PredictionSink: merge-patches each Shard's status.prediction, at most
+    STATUS_WRITE_CONCURRENCY at once. A Shard deleted meanwhile is skipped (404); any other
+    refusal is raised after the rest have been written."""
+
+    namespace: str
+
+    async def write(self, shards: Mapping[str, Mapping[str, Any]]) -> None:
+        limit = asyncio.Semaphore(STATUS_WRITE_CONCURRENCY)
+        api = _custom_objects()
+
+        def patch(name: str, prediction: Mapping[str, Any]) -> None:
+            try:
+                api.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, self.namespace, SHARDS, name,
+                    {"status": {"prediction": prediction}}, _request_timeout=REQUEST_TIMEOUT)
+            except ApiException as error:
+                if error.status != 404:
+                    raise
+
+        async def one(name: str, prediction: Mapping[str, Any]) -> None:
+            async with limit:
+                await asyncio.to_thread(patch, name, prediction)
+
+        results = await asyncio.gather(*(one(n, p) for n, p in shards.items()),
+                                       return_exceptions=True)
+        if errors := [r for r in results if isinstance(r, BaseException)]:
+            raise errors[0]
+
+
+@dataclass(frozen=True)
+class MigrationWriter:
+    """The policy cycle's MigrationCreator: ShardMigrations in the policy's namespace."""
+
+    namespace: str
+
+    async def create(self, body: Mapping[str, Any]) -> bool:
+        return await create_custom(MIGRATIONS, self.namespace, dict(body))

@@ -1,5 +1,8 @@
-"""Forecasting many shards at once: Holt-Winters and seasonal-naive side by side, the better of
-the two chosen per shard by their errors on recent history.
+"""Forecasting many shards at once: Holt-Winters, seasonal-naive and persistence side by side,
+the best of the three chosen per shard by their errors on recent history.
+
+Persistence (the load now, carried forward) is what every reactive rebalancer assumes; at short
+horizons it is the baseline to beat, and on a shard whose regime just changed it often wins.
 
 A full fit replays the whole history once (for every grid parameter at the same time); after it,
 each new sample costs one vectorised recursion step, so a cycle over 10,000 shards is a handful of
@@ -8,14 +11,16 @@ array operations rather than 10,000 model refits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from shardcast.forecast.bands import ErrorBands
 from shardcast.forecast.holt_winters import GRID, HoltWintersState, initial_state
 
-MAX_ERROR_CELLS = 8_000_000  # errors kept at once during calibration (float64: 64 MB)
+MAX_ERROR_CELLS = 2_000_000  # errors per model kept at once while calibrating (float64: 16 MB)
+SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE = 0, 1, 2
+MODEL_NAMES = ("seasonal-naive", "holt-winters", "persistence")  # indexed by the codes above
 
 
 @dataclass
@@ -24,11 +29,10 @@ class BatchForecaster:
 
     holt_winters: HoltWintersState
     recent: np.ndarray  # (n, m): the last season of samples, slot-indexed like the season state
-    use_holt_winters: np.ndarray  # (n,) bool: HW beat seasonal-naive on recent history
-    holt_winters_bands: ErrorBands
-    naive_bands: ErrorBands
-    holt_winters_mae: np.ndarray  # mean absolute error over the calibration origins and steps
-    naive_mae: np.ndarray
+    last: np.ndarray  # (n,): the latest observed sample, persistence's forecast
+    model: np.ndarray  # (n,) int: the code (MODEL_NAMES) of the model that won the backtest
+    bands: ErrorBands  # the chosen model's error quantiles, per shard and step
+    mae: np.ndarray  # (n, len(MODEL_NAMES)): each model's backtest mean absolute error
     scale: np.ndarray  # in-sample seasonal-naive MAE: the denominator of MASE
     interval_level: float
 
@@ -37,36 +41,77 @@ class BatchForecaster:
         return len(self.scale)
 
     @property
+    def model_names(self) -> list[str]:
+        return [MODEL_NAMES[code] for code in self.model]
+
+    @property
     def backtest_mase(self) -> np.ndarray:
         """MASE of the chosen model on recent history (below 1 beats seasonal-naive's scale)."""
-        chosen = np.where(self.use_holt_winters, self.holt_winters_mae, self.naive_mae)
-        return chosen / np.where(self.scale > 0, self.scale, np.nan)
+        chosen = self.mae[np.arange(self.size), self.model]
+        return np.asarray(chosen / np.where(self.scale > 0, self.scale, np.nan))
 
     def update(self, observed: np.ndarray) -> None:
         """Absorb the next sample of every shard (NaN where a shard has none)."""
         slot = self.holt_winters.phase
-        self.recent[:, slot] = np.where(np.isnan(observed), self.recent[:, slot], observed)
+        known = ~np.isnan(observed)
+        self.recent[:, slot] = np.where(known, observed, self.recent[:, slot])
+        self.last = np.where(known, observed, self.last)
         self.holt_winters.step(observed)
 
     def forecast(self, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point, lower and upper bound, each (n, steps), never below zero (utilization)."""
         slots = (self.holt_winters.phase + np.arange(steps)) % self.recent.shape[1]
-        point = np.where(self.use_holt_winters[:, None],
-                         self.holt_winters.point(steps), self.recent[:, slots])
-        bands = ErrorBands.choose(self.use_holt_winters, self.holt_winters_bands,
-                                  self.naive_bands)
-        lower = np.maximum(point + bands.lower[:, :steps], 0.0)
-        upper = np.maximum(point + bands.upper[:, :steps], 0.0)
+        point = np.select(
+            [self.model[:, None] == HOLT_WINTERS, self.model[:, None] == PERSISTENCE],
+            [self.holt_winters.point(steps), np.repeat(self.last[:, None], steps, axis=1)],
+            self.recent[:, slots])
+        lower = np.maximum(point + self.bands.lower[:, :steps], 0.0)
+        upper = np.maximum(point + self.bands.upper[:, :steps], 0.0)
         return np.maximum(point, 0.0), lower, upper
+
+    def take(self, rows: np.ndarray) -> BatchForecaster:
+        """The forecaster of a subset of the shards (copies)."""
+        return BatchForecaster(self.holt_winters.take(rows), self.recent[rows], self.last[rows],
+                               self.model[rows], self.bands.take(rows), self.mae[rows],
+                               self.scale[rows], self.interval_level)
+
+    def rephased(self, phase: int) -> BatchForecaster:
+        """The same state with season slots renumbered so the next sample falls in `phase`.
+        A fit numbers slots from the start of its window; windows slide, so two fits ending at
+        the same instant agree on slots only after this."""
+        shift = phase - self.holt_winters.phase
+        state = replace(self.holt_winters, season=np.roll(self.holt_winters.season, shift, 0),
+                        phase=phase % self.holt_winters.period)
+        return replace(self, holt_winters=state, recent=np.roll(self.recent, shift, -1))
+
+    def join(self, other: BatchForecaster) -> BatchForecaster:
+        """This batch followed by `other`'s rows (fitted to the same instant)."""
+        return _concatenate([self, other.rephased(self.holt_winters.phase)])
+
+    def assign(self, rows: np.ndarray, other: BatchForecaster) -> None:
+        """Replace the state of `rows` with `other`'s (a refit of those shards, fitted to the
+        instant this batch has absorbed)."""
+        other = other.rephased(self.holt_winters.phase)
+        mine, theirs = self.holt_winters, other.holt_winters
+        for name in ("alpha", "beta", "gamma", "level", "trend"):
+            getattr(mine, name)[rows] = getattr(theirs, name)
+        mine.season[:, rows] = theirs.season
+        self.recent[rows], self.last[rows], self.model[rows] = (other.recent, other.last,
+                                                                other.model)
+        self.bands.lower[rows], self.bands.upper[rows] = other.bands.lower, other.bands.upper
+        self.mae[rows], self.scale[rows] = other.mae, other.scale
 
 
 def fit(history: np.ndarray, period: int, horizon_steps: int, interval_level: float,
-        calibration_origins: int | None = None) -> BatchForecaster:
-    """Fit every row of `history` (n, T): gap-free, on one grid, T > period + horizon."""
+        calibration_origins: int | None = None,
+        models: tuple[int, ...] = (SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE),
+        ) -> BatchForecaster:
+    """Fit every row of `history` (n, T): gap-free, on one grid, T > period + horizon; each
+    row gets whichever of `models` (codes) backtests best."""
     rows = max(1, MAX_ERROR_CELLS // (_origins(history, period, horizon_steps,
                                                 calibration_origins) * horizon_steps))
     parts = [_fit_chunk(history[i:i + rows], period, horizon_steps, interval_level,
-                        calibration_origins) for i in range(0, len(history), rows)]
+                        calibration_origins, models) for i in range(0, len(history), rows)]
     return parts[0] if len(parts) == 1 else _concatenate(parts)
 
 
@@ -77,10 +122,40 @@ def _origins(history: np.ndarray, period: int, horizon: int, requested: int | No
 
 
 def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: float,
-               calibration_origins: int | None) -> BatchForecaster:
+               calibration_origins: int | None, models: tuple[int, ...]) -> BatchForecaster:
     n, length = history.shape
     origins = _origins(history, period, horizon, calibration_origins)
     start = length - origins - horizon  # first calibration origin
+    errors = {SEASONAL_NAIVE: _naive_errors(history, period, horizon, start, origins),
+              PERSISTENCE: _persistence_errors(history, horizon, start, origins)}
+    if HOLT_WINTERS in models:
+        state, errors[HOLT_WINTERS] = _fit_holt_winters(history, period, horizon, start)
+    else:  # the baselines alone need no fit; the state only keeps the season slots in step
+        state = initial_state(history, period, GRID[:1]).take((np.arange(n), np.zeros(n, int)))
+        state.phase = length % period
+    mae = np.full((n, len(MODEL_NAMES)), np.inf)
+    for code in models:
+        mae[:, code] = np.nan_to_num(np.nanmean(np.abs(errors[code]), axis=(0, 2)),
+                                     nan=np.inf)
+    # A tie (a flat series) goes to the lower code: seasonal-naive, the long-standing baseline.
+    model = np.argmin(mae, axis=1)
+    chosen_errors = np.empty((origins, n, horizon))
+    for code in models:
+        rows = model == code
+        chosen_errors[:, rows] = errors[code][:, rows]
+    recent = np.empty((n, period))
+    recent[:, (length - period + np.arange(period)) % period] = history[:, -period:]
+    return BatchForecaster(
+        holt_winters=state, recent=recent, last=history[:, -1].astype(float), model=model,
+        bands=ErrorBands.from_errors(chosen_errors, interval_level), mae=mae,
+        scale=naive_scale(history, period), interval_level=interval_level)
+
+
+def _fit_holt_winters(history: np.ndarray, period: int, horizon: int,
+                      start: int) -> tuple[HoltWintersState, np.ndarray]:
+    """The grid row with the lowest one-step plus horizon-step error per series, its state at
+    the end of `history`, and its errors from the calibration origins start..."""
+    n, length = history.shape
     state = initial_state(history, period, GRID)
     criterion = np.zeros(state.level.shape)
     snapshot = state
@@ -91,25 +166,14 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
         if t >= period:
             criterion += np.abs(history[:, t + 1, None] - state.point_at(1))
             criterion += np.abs(history[:, t + horizon, None] - state.point_at(horizon))
-    best = np.argmin(criterion, axis=1)
-    chosen = snapshot.take((np.arange(n), best))
-    hw_errors = np.empty((origins, n, horizon))
+    chosen = snapshot.take((np.arange(n), np.argmin(criterion, axis=1)))
+    errors = np.empty((length - horizon - start, n, horizon))
     for k, t in enumerate(range(start, length - horizon)):
         chosen.step(history[:, t])
-        hw_errors[k] = history[:, t + 1:t + 1 + horizon] - chosen.point(horizon)
+        errors[k] = history[:, t + 1:t + 1 + horizon] - chosen.point(horizon)
     for t in range(length - horizon, length):
         chosen.step(history[:, t])
-    naive_errors = _naive_errors(history, period, horizon, start, origins)
-    hw_mae = np.nanmean(np.abs(hw_errors), axis=(0, 2))
-    naive_mae = np.nanmean(np.abs(naive_errors), axis=(0, 2))
-    recent = np.empty((n, period))
-    recent[:, (length - period + np.arange(period)) % period] = history[:, -period:]
-    return BatchForecaster(
-        holt_winters=chosen, recent=recent, use_holt_winters=hw_mae < naive_mae,
-        holt_winters_bands=ErrorBands.from_errors(hw_errors, interval_level),
-        naive_bands=ErrorBands.from_errors(naive_errors, interval_level),
-        holt_winters_mae=hw_mae, naive_mae=naive_mae,
-        scale=naive_scale(history, period), interval_level=interval_level)
+    return chosen, errors
 
 
 def _naive_errors(history: np.ndarray, period: int, horizon: int, start: int,
@@ -121,6 +185,17 @@ def _naive_errors(history: np.ndarray, period: int, horizon: int, start: int,
     for k in range(origins):
         t = start + k
         errors[k] = history[:, t + steps] - history[:, t + steps - back]
+    return errors
+
+
+def _persistence_errors(history: np.ndarray, horizon: int, start: int,
+                        origins: int) -> np.ndarray:
+    """actual - the value at each origin t, for t+1..t+horizon."""
+    steps = np.arange(1, horizon + 1)
+    errors = np.empty((origins, len(history), horizon))
+    for k in range(origins):
+        t = start + k
+        errors[k] = history[:, t + steps] - history[:, t, None]
     return errors
 
 
@@ -138,13 +213,9 @@ def _concatenate(parts: list[BatchForecaster]) -> BatchForecaster:
         holt_winters=HoltWintersState(
             cat([s.alpha for s in hw]), cat([s.beta for s in hw]), cat([s.gamma for s in hw]),
             cat([s.level for s in hw]), cat([s.trend for s in hw]),
-            cat([s.season for s in hw]), hw[0].phase),
-        recent=cat([p.recent for p in parts]),
-        use_holt_winters=cat([p.use_holt_winters for p in parts]),
-        holt_winters_bands=ErrorBands(cat([p.holt_winters_bands.lower for p in parts]),
-                                      cat([p.holt_winters_bands.upper for p in parts])),
-        naive_bands=ErrorBands(cat([p.naive_bands.lower for p in parts]),
-                               cat([p.naive_bands.upper for p in parts])),
-        holt_winters_mae=cat([p.holt_winters_mae for p in parts]),
-        naive_mae=cat([p.naive_mae for p in parts]),
-        scale=cat([p.scale for p in parts]), interval_level=parts[0].interval_level)
+            np.concatenate([s.season for s in hw], axis=1), hw[0].phase),
+        recent=cat([p.recent for p in parts]), last=cat([p.last for p in parts]),
+        model=cat([p.model for p in parts]),
+        bands=ErrorBands(cat([p.bands.lower for p in parts]), cat([p.bands.upper for p in parts])),
+        mae=cat([p.mae for p in parts]), scale=cat([p.scale for p in parts]),
+        interval_level=parts[0].interval_level)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -35,23 +36,23 @@ class HoltWintersState:
     gamma: np.ndarray
     level: np.ndarray
     trend: np.ndarray
-    season: np.ndarray  # (*shape, m)
+    season: np.ndarray  # (m, *shape): slot first, so a step touches one contiguous slice
     phase: int
 
     @property
     def period(self) -> int:
-        return int(self.season.shape[-1])
+        return int(self.season.shape[0])
 
     def step(self, observed: np.ndarray) -> np.ndarray:
         """Absorb one sample per series (NaN: no news, state coasts); returns one-step errors."""
         slot = self.phase
-        seasonal = self.season[..., slot]
+        seasonal = self.season[slot]
         damped = PHI * self.trend
         error = observed - (self.level + damped + seasonal)
         error = np.where(np.isnan(error), 0.0, error)
         self.level += damped + self.alpha * error
         self.trend = damped + self.beta * error
-        self.season[..., slot] = seasonal + self.gamma * error
+        self.season[slot] = seasonal + self.gamma * error
         self.phase = (slot + 1) % self.period
         return error
 
@@ -59,19 +60,20 @@ class HoltWintersState:
         """Point forecasts for steps 1..steps, shape (*shape, steps)."""
         slots = (self.phase + np.arange(steps)) % self.period
         point: np.ndarray = (self.level[..., None] + DAMPING[:steps] * self.trend[..., None]
-                             + self.season[..., slots])
+                             + np.moveaxis(self.season[slots], 0, -1))
         return point
 
     def point_at(self, step: int) -> np.ndarray:
         """The forecast `step` samples ahead only: cheaper than `point` inside a fit loop."""
         slot = (self.phase + step - 1) % self.period
-        point: np.ndarray = self.level + DAMPING[step - 1] * self.trend + self.season[..., slot]
+        point: np.ndarray = self.level + DAMPING[step - 1] * self.trend + self.season[slot]
         return point
 
     def take(self, index: tuple[np.ndarray, ...] | np.ndarray) -> HoltWintersState:
         """A sub-batch chosen by an index over the leading axes (numpy copies the arrays)."""
+        slots: tuple[Any, ...] = (slice(None), *(index if isinstance(index, tuple) else (index,)))
         return HoltWintersState(self.alpha[index], self.beta[index], self.gamma[index],
-                                self.level[index], self.trend[index], self.season[index],
+                                self.level[index], self.trend[index], self.season[slots],
                                 self.phase)
 
     def copy(self) -> HoltWintersState:
@@ -94,4 +96,5 @@ def initial_state(history: np.ndarray, period: int, params: np.ndarray) -> HoltW
         gamma=np.broadcast_to(params[:, 2], shape).copy(),
         level=np.repeat(level[:, None], len(params), axis=1),
         trend=np.zeros(shape),
-        season=season[:, None, :] * params[None, :, 3, None], phase=0)
+        season=np.ascontiguousarray((season[:, None, :] * params[None, :, 3, None])
+                                    .transpose(2, 0, 1)), phase=0)

@@ -6,6 +6,8 @@ one machine (tests, the demo) never fight over a port.
 
 from __future__ import annotations
 
+import asyncio
+import math
 import os
 import time
 from typing import Any
@@ -14,6 +16,7 @@ import kopf
 import prometheus_client as prom
 
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
+from shardcast.reconcile.policy_cycle import CycleOutcome
 
 FORECAST_MASE = prom.Gauge(
     "shardcast_forecast_backtest_mase", "Backtest MASE of the model chosen for a shard (lower "
@@ -36,7 +39,29 @@ DEPENDENCY_ERRORS = prom.Counter(
 LAST_WATCH_EVENT = prom.Gauge(
     "shardcast_last_watch_event_timestamp_seconds", "When the last watch event of a kind "
     "arrived; time() minus this is its age", ["kind"])
+CYCLE_SECONDS = prom.Gauge(
+    "shardcast_policy_cycle_seconds", "Wall time of the policy's last evaluation, from the "
+    "Prometheus read to the last write", ["namespace", "policy"])
+CYCLES = prom.Counter(
+    "shardcast_policy_cycles_total", "Policy evaluations; forecast: new samples were read "
+    "and forecast, idle: the grid had not advanced and nothing was due", ["namespace", "policy",
+                                                                          "work"])
+SHARDS_FORECAST = prom.Gauge(
+    "shardcast_policy_shards_forecast", "Selected shards that have a forecast",
+    ["namespace", "policy"])
+PROMETHEUS_REQUESTS = prom.Counter(
+    "shardcast_prometheus_requests_total", "Range queries sent to Prometheus by policy cycles")
+PROMETHEUS_SAMPLES = prom.Counter(
+    "shardcast_prometheus_samples_total", "Samples received from Prometheus by policy cycles")
+PREDICTION_WRITES = prom.Counter(
+    "shardcast_prediction_writes_total", "Shard status.prediction patches (only predictions "
+    "that changed materially or aged are written)")
+REFITS = prom.Counter("shardcast_forecast_refits_total", "Shards whose model was fully refitted")
+LOOP_LAG_MAX = prom.Gauge(
+    "shardcast_event_loop_lag_seconds_max", "The longest a 100 ms ticker on the operator's "
+    "event loop has run late since start: how long the loop was blocked")
 ADDRESS = "SHARDCAST_METRICS_ADDRESS"
+TICK_SECONDS = 0.1
 
 
 @kopf.on.startup()
@@ -46,6 +71,41 @@ def serve_metrics(logger: kopf.Logger, **_: Any) -> None:
         host, port = address.rsplit(":", 1)
         prom.start_http_server(int(port), addr=host)
         logger.info(f"metrics at http://{address}/metrics")
+
+
+@kopf.on.startup()
+async def watch_event_loop(memo: kopf.Memo, **_: Any) -> None:
+    """A ticker whose lateness is the event loop's lag (kept in the memo so it is not
+    garbage-collected; it ends with the loop)."""
+    async def tick() -> None:
+        worst = 0.0
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(TICK_SECONDS)
+            late = time.monotonic() - began - TICK_SECONDS
+            if late > worst:
+                worst = late
+                LOOP_LAG_MAX.set(late)
+
+    memo["event_loop_ticker"] = asyncio.create_task(tick())
+
+
+def record_cycle(namespace: str, policy: str, cycle: CycleOutcome, seconds: float) -> None:
+    cost = cycle.cost
+    CYCLE_SECONDS.labels(namespace, policy).set(seconds)
+    CYCLES.labels(namespace, policy, "forecast" if cost.forecast_work else "idle").inc()
+    SHARDS_FORECAST.labels(namespace, policy).set(cycle.outcome.forecast)
+    PROMETHEUS_REQUESTS.inc(cost.requests)
+    PROMETHEUS_SAMPLES.inc(cost.samples)
+    PREDICTION_WRITES.inc(cost.written)
+    REFITS.inc(cost.refitted)
+    if cost.forecast_work and cycle.outcome.failed:
+        FORECAST_FAILURES.labels(namespace, policy).inc(len(cycle.outcome.failed))
+    for shard, (model, mase) in cycle.models.items():
+        if math.isfinite(mase):
+            FORECAST_MASE.labels(namespace, shard, model).set(mase)
+    for decision in cycle.fields.get("decisions", []):
+        DECISIONS.labels(namespace, policy, decision["action"]).inc()
 
 
 def _watched(kind: str) -> Any:

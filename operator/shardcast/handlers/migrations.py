@@ -25,7 +25,7 @@ from shardcast.clients.prometheus import MetricsUnavailable, instant_value
 from shardcast.consensus.records import Announcement, Placement, Versioned
 from shardcast.consensus.store import ConsensusStore, ConsensusUnavailable, Fenced
 from shardcast.handlers import metrics
-from shardcast.handlers.forecasting import prometheus_url
+from shardcast.handlers.settings import prometheus_url
 from shardcast.handlers.status import write_status
 from shardcast.migration import actions
 from shardcast.migration.machine import next_step

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import time
-from dataclasses import replace
 from typing import Any
 
 import kopf
@@ -12,12 +11,13 @@ import kopf
 from shardcast.api import decisions, policy
 from shardcast.api.conditions import rfc3339
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
-from shardcast.api.policy_settings import threshold_bounds
+from shardcast.api.policy_spec import PolicySpec
+from shardcast.clients import kubernetes as k8s
+from shardcast.clients.prometheus_batch import PrometheusSource
 from shardcast.handlers import metrics
-from shardcast.handlers.forecasting import forecast_shards, prometheus_url
-from shardcast.handlers.planning import AdaptiveThreshold, CapacityUnavailable, plan_policy
-from shardcast.handlers.settings import RESYNC_SECONDS
+from shardcast.handlers.settings import RESYNC_SECONDS, prometheus_url
 from shardcast.handlers.status import write_status
+from shardcast.reconcile.policy_cycle import CycleInputs, PolicyState, Ports, run_cycle
 
 
 @kopf.index(GROUP, VERSION, SHARDS)
@@ -40,51 +40,33 @@ def shard_specs(namespace: str | None, name: str, spec: kopf.Spec,
 @kopf.timer(GROUP, VERSION, POLICIES, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str | None,
                           patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
-    labels_by_shard = _merged(kwargs["shard_labels"], namespace)
-    selected = policy.selected_shards(spec.get("shardSelector"), labels_by_shard)
     began = time.monotonic()
-    specs = _merged(kwargs["shard_specs"], namespace)
+    parsed = PolicySpec.from_dict(spec)
+    selected = policy.selected_shards(parsed.shard_selector,
+                                      _merged(kwargs["shard_labels"], namespace))
     url = prometheus_url()
-    outcome = None
-    planned: dict[str, Any] = {}
+    cycle, planned = None, {}
     if url is not None and selected:
-        models = memo.setdefault("models", {})
+        ns = namespace or "default"
+        specs = _merged(kwargs["shard_specs"], namespace)
         mine = {s: specs[s] for s in selected if s in specs}
-        result = await forecast_shards(namespace or "default", name, spec, mine, models, url)
-        outcome = policy.ForecastOutcome(len(result.forecast), dict(result.failed))
-        if not result.failed:
-            try:
-                done = await plan_policy(
-                    namespace or "default", name, spec, result, mine,
-                    _shard_nodes(kwargs["shard_nodes"], namespace, mine),
-                    _merged(kwargs["node_allocatable"], None),
-                    [m for m in _merged(kwargs["known_migrations"], namespace).values()
-                     if m.shard in mine],
-                    _adaptive(memo, namespace, name, spec, body.get("status", {})))
-            except CapacityUnavailable as error:
-                outcome = replace(outcome, why_nothing_moved=str(error))
-            else:
-                planned = done.fields
-                for decision in planned.get("decisions", []):
-                    metrics.DECISIONS.labels(namespace, name, decision["action"]).inc()
-                outcome = replace(outcome, why_nothing_moved=planned.pop("whyNothingMoved"),
-                                  moves=done.moves, migrations_created=len(done.created))
+        inputs = CycleInputs(
+            name, parsed, body.get("status", {}), mine,
+            _shard_nodes(kwargs["shard_nodes"], namespace, mine),
+            _merged(kwargs["node_allocatable"], None),
+            [m for m in _merged(kwargs["known_migrations"], namespace).values()
+             if m.shard in mine], time.time())
+        state = memo.setdefault("policy_state", PolicyState())
+        cycle = await run_cycle(inputs, state, Ports(PrometheusSource(url),
+                                                     k8s.ShardStatusWriter(ns),
+                                                     k8s.MigrationWriter(ns)))
+        planned = cycle.fields
+        metrics.record_cycle(ns, name, cycle, time.monotonic() - began)
     now = rfc3339(datetime.datetime.now(datetime.UTC))
-    fields, ready = policy.observe(spec.get("mode", "propose-only"),
-                                   body.metadata.get("generation", 0), selected, now,
-                                   outcome, time.monotonic() - began)
+    fields, ready = policy.observe(parsed.mode, body.metadata.get("generation", 0), selected,
+                                   now, cycle.outcome if cycle else None,
+                                   time.monotonic() - began)
     write_status(body, patch, {**fields, **planned}, ready)
-
-
-def _adaptive(memo: kopf.Memo, namespace: str | None, name: str, spec: kopf.Spec,
-              status: dict[str, Any]) -> AdaptiveThreshold | None:
-    """The policy's adaptive threshold, kept across cycles; None unless the policy asks."""
-    if threshold_bounds(spec) is None:
-        return None
-    kept: dict[tuple[str | None, str], AdaptiveThreshold] = memo.setdefault("thresholds", {})
-    if (namespace, name) not in kept:
-        kept[(namespace, name)] = AdaptiveThreshold.start(spec, status, time.time())
-    return kept[(namespace, name)]
 
 
 @kopf.index("", "v1", "nodes")

@@ -19,6 +19,10 @@ WATCH_CLIENT_TIMEOUT_SECONDS = 330
 RESYNC_SECONDS = float(os.environ.get("SHARDCAST_RESYNC_SECONDS", "30"))
 
 
+def prometheus_url() -> str | None:
+    return os.environ.get("SHARDCAST_PROMETHEUS_URL") or None
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER

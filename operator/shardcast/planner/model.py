@@ -11,6 +11,7 @@ import numpy as np
 class NodeView:
     name: str
     capacity: float  # in the units of the forecast metric (cores, bytes, bytes/s)
+    accepts_moves: bool = True  # False: no shard may be moved here (e.g. its load is unknown)
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,9 @@ def _best_move(node: str, shards: list[ShardView], projection: _Projection,
     source = projection.index(node)
     capacity = projection.capacity
     limit = settings.threshold - settings.hysteresis
-    open_nodes = np.array([n not in excluded and n != node for n in projection.names])
+    closed = {n.name for n in snapshot.nodes if not n.accepts_moves}
+    open_nodes = np.array([n not in excluded and n not in closed and n != node
+                           for n in projection.names])
     before = projection.utilization(projection.point[source], projection.spread[source],
                                     source)
     overload_before = np.maximum(before - settings.threshold, 0.0)

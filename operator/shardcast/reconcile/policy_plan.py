@@ -1,5 +1,8 @@
 """One policy's planning pass: forecasts in, a Plan out, published in the policy's status and,
-unless the policy is dry-run, as ShardMigrations (awaiting approval when propose-only)."""
+unless the policy is dry-run, as ShardMigrations (awaiting approval when propose-only).
+
+Shards without a forecast do not stop the pass: their nodes are closed to arriving moves (their
+load is unknown) and every other shard is planned."""
 
 from __future__ import annotations
 
@@ -11,15 +14,14 @@ from typing import Any
 
 from shardcast.api import decisions, quantity
 from shardcast.api.conditions import rfc3339
-from shardcast.api.kinds import MIGRATIONS
 from shardcast.api.policy_settings import planner_settings, threshold_bounds
-from shardcast.clients import kubernetes as k8s
-from shardcast.handlers.forecasting import PassResult
 from shardcast.migration.model import KPI_REGRESSION, Phase
 from shardcast.planner.model import PlannerSettings
 from shardcast.planner.outcome_window import FinishedMove, Window
 from shardcast.planner.plan import plan
 from shardcast.planner.threshold import Threshold, adapt
+from shardcast.reconcile.policy_forecast import PassResult
+from shardcast.reconcile.ports import MigrationCreator
 
 ALLOCATABLE = {"cpu": "cpu", "memory": "memory"}
 
@@ -101,11 +103,11 @@ class Planned:
     created: list[str]
 
 
-async def plan_policy(namespace: str, name: str, spec: Mapping[str, Any], result: PassResult,
+async def plan_policy(name: str, spec: Mapping[str, Any], result: PassResult,
                       shard_specs: Mapping[str, Mapping[str, Any]],
                       shard_nodes: Mapping[str, str],
                       node_allocatable: Mapping[str, Mapping[str, str]],
-                      migrations: list[decisions.KnownMigration],
+                      migrations: list[decisions.KnownMigration], creator: MigrationCreator,
                       adaptive: AdaptiveThreshold | None = None) -> Planned:
     settings = planner_settings(spec, result.step_seconds,
                                 adaptive.threshold.current if adaptive else None)
@@ -115,7 +117,9 @@ async def plan_policy(namespace: str, name: str, spec: Mapping[str, Any], result
         n, shard_nodes[n], int(shard_specs[n].get("sizeBytes", 0)),
         bool(shard_specs[n].get("pinned", False)), f.now, f.forecast, result.end_seconds)
         for n, f in result.forecast.items() if shard_nodes.get(n) in capacities}
-    snapshot = decisions.snapshot(list(shards.values()), capacities, migrations, time.time())
+    unknown = {shard_nodes[n] for n in result.failed if n in shard_nodes}
+    snapshot = decisions.snapshot(list(shards.values()), capacities, migrations, time.time(),
+                                  closed=unknown)
     chosen = plan(snapshot, settings)
     mode = str(spec.get("mode", "propose-only"))
     created: dict[str, str] = {}
@@ -124,7 +128,7 @@ async def plan_policy(namespace: str, name: str, spec: Mapping[str, Any], result
         for move in chosen.moves:
             body = decisions.migration_manifest(name, move, shards[move.shard], mode, metric,
                                                 horizon, settings)
-            await k8s.create_custom(MIGRATIONS, namespace, body)
+            await creator.create(body)
             created[move.shard] = body["metadata"]["name"]
     nodes = decisions.node_status(snapshot, settings, result.end_seconds)
     overloaded = any(n["predictedPeak"] > settings.threshold * 100 for n in nodes)

@@ -1,0 +1,269 @@
+"""One policy's forecasting pass, as one batch: read only what the history store lacks (a
+handful of range queries), advance the fitted batch with the new samples, refit the few rows
+that are due, forecast every shard at once, and write the predictions that changed.
+
+The numeric work runs in one worker thread per pass (numpy releases the GIL), so the event loop
+stays responsive; a pass whose grid step has not advanced does no forecasting at all."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shardcast.api.conditions import parse_rfc3339
+from shardcast.api.metrics import ShardQuery
+from shardcast.api.policy_spec import ForecastSpec, PolicySpec
+from shardcast.api.prediction import prediction_status
+from shardcast.forecast import batch
+from shardcast.forecast.fleet import FleetModel
+from shardcast.forecast.history import prepare_rows
+from shardcast.forecast.types import Forecast
+from shardcast.reconcile.history_store import HistoryStore
+from shardcast.reconcile.ports import MetricsSource, PredictionSink
+
+# Which batch models each spec.forecast.model may choose from. ets and sarimax are statsmodels'
+# per-shard models; in the batch they are represented by the vectorised Holt-Winters (see
+# docs/forecasting.md: they compete per shard only in `shardcast forecast`).
+MODELS = {
+    "auto": (batch.SEASONAL_NAIVE, batch.HOLT_WINTERS, batch.PERSISTENCE),
+    "holt-winters": (batch.HOLT_WINTERS,),
+    "ets": (batch.HOLT_WINTERS,),
+    "sarimax": (batch.HOLT_WINTERS,),
+    "seasonal-naive": (batch.SEASONAL_NAIVE,),
+    "persistence": (batch.PERSISTENCE,),
+}
+FIT_ROWS = 2048  # shards fitted at once: bounds the float64 copies a fit makes
+FIT_BUDGET_SECONDS = 4.0  # CPU a pass may spend on full fits (the rest wait for later passes)
+FIRST_SECONDS_PER_FIT = 0.004  # a guess of one full fit's cost until one has been measured
+PEAK_TOLERANCE = 0.05  # a prediction is rewritten when its peak or upper bound moves this much
+MAX_PREDICTION_AGE_SECONDS = 900.0  # ... or when the written one is older than this
+
+
+@dataclass(frozen=True)
+class Forecasted:
+    forecast: Forecast
+    now: float  # the latest observed value
+
+
+@dataclass
+class PassResult:
+    """What one pass knows: a forecast per shard that has one, why the others have none."""
+
+    forecast: dict[str, Forecasted] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    end_seconds: int = 0
+    step_seconds: int = 300
+    backtest_mase: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PassCost:
+    """What a pass cost, for the operator's own metrics."""
+
+    requests: int = 0
+    samples: int = 0
+    refitted: int = 0
+    written: int = 0
+    forecast_work: bool = False
+
+
+@dataclass
+class PolicyForecaster:
+    """A policy's history store, fitted batch and last written predictions, kept between
+    passes; a change of the policy's forecast settings or metric starts them afresh."""
+
+    forecast: ForecastSpec
+    metric: Mapping[str, Any]
+    store: HistoryStore = field(init=False)
+    model: FleetModel = field(default_factory=FleetModel)
+    queries: dict[str, ShardQuery] = field(default_factory=dict)
+    written: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    last: PassResult | None = None
+    seconds_per_fit: float = FIRST_SECONDS_PER_FIT
+
+    def __post_init__(self) -> None:
+        self.store = HistoryStore(self.forecast.step_seconds, self.forecast.window_points)
+
+    def fits(self, spec: PolicySpec) -> bool:
+        return spec.forecast == self.forecast and spec.metric == self.metric
+
+    async def run(self, spec: PolicySpec, policy_name: str, queries: Mapping[str, ShardQuery],
+                  metrics: MetricsSource, sink: PredictionSink,
+                  now_seconds: float) -> tuple[PassResult, PassCost]:
+        """Bring every shard of `queries` up to the latest grid instant and forecast it."""
+        end = self.forecast.grid_end(now_seconds)
+        self._forget_changed(queries)
+        reads = self.store.reads(queries, end)
+        idle = not reads and self.last is not None and self.last.end_seconds == end
+        if idle and not self._due(now_seconds):
+            return self._narrowed(self.last or PassResult(), queries), PassCost()
+        failed, requests, samples = await self._read(reads, queries, metrics)
+        result, refitted = await asyncio.to_thread(self._forecast_all, list(queries), end,
+                                                   now_seconds, failed)
+        changed = self._changed(result, spec, policy_name, now_seconds)
+        if changed:
+            await sink.write(changed)
+            self.written.update(changed)
+        self.last = result
+        return result, PassCost(requests, samples, refitted, len(changed), True)
+
+    def _forget_changed(self, queries: Mapping[str, ShardQuery]) -> None:
+        """Shards deselected, or whose query changed, lose their history and model rows."""
+        keep = {name for name, query in queries.items() if self.queries.get(name) == query}
+        self.store.retain(keep)
+        self.model.retain(keep)
+        self.written = {name: w for name, w in self.written.items() if name in queries}
+        self.queries = dict(queries)
+
+    async def _read(self, reads: list[Any], queries: Mapping[str, ShardQuery],
+                    metrics: MetricsSource) -> tuple[dict[str, str], int, int]:
+        """Perform the store's reads; a shard whose read failed is forgotten, so the next pass
+        reads its whole window again rather than keep a hole."""
+        failed: dict[str, str] = {}
+        requests = samples = 0
+        increments: dict[str, np.ndarray] = {}
+        windows: dict[str, np.ndarray] = {}
+        end = self.store.end_seconds
+        for read in reads:
+            got = await metrics.read([queries[s] for s in read.shards], read.start_seconds,
+                                     read.end_seconds, self.forecast.step_seconds)
+            requests, samples = requests + got.requests, samples + got.samples
+            failed.update(got.failed)
+            fresh = read.shards[0] not in self.store
+            for shard in read.shards:
+                if shard in got.values and shard not in got.failed:
+                    (windows if fresh else increments)[shard] = got.values[shard]
+        if reads:
+            end = max(r.end_seconds for r in reads)
+        self.store.retain(set(self.store.names) - set(failed))
+        self.model.retain(set(self.model.names) - set(failed))
+        if end is not None:
+            self.store.advance(end, increments)
+            self.store.add(end, windows)
+        return failed, requests, samples
+
+    def _forecast_all(self, shards: list[str], end: int, now_seconds: float,
+                      failed: dict[str, str]) -> tuple[PassResult, int]:
+        """The CPU part of a pass (in a worker thread): absorb, refit what is due, forecast."""
+        spec = self.forecast
+        self._absorb(end)
+        models = MODELS.get(spec.model, MODELS["auto"])
+        baselines = tuple(m for m in models if m != batch.HOLT_WINTERS) or (
+            batch.SEASONAL_NAIVE, batch.PERSISTENCE)
+        full = baselines == models
+        refused = self._fit([n for n in self.store.names if n not in self.model], end,
+                            now_seconds, baselines, full)
+        due = self._due(now_seconds)
+        began = time.thread_time()
+        refused.update(self._fit(due, end, now_seconds, models, True))
+        if due:
+            self.seconds_per_fit = (time.thread_time() - began) / len(due)
+        failed = {**failed, **refused}
+        result = PassResult(failed=failed, end_seconds=end, step_seconds=spec.step_seconds)
+        forecaster = self.model.forecaster
+        if forecaster is None:
+            return self._with_unread(result, shards), len(due)
+        point, lower, upper = forecaster.forecast(spec.horizon_steps)
+        context = spec.context(end)
+        factors = context.event_factors(context.future_times())
+        latest = self.store.latest(self.model.names)
+        mase = forecaster.backtest_mase
+        names = forecaster.model_names
+        for row, shard in enumerate(self.model.names):
+            if not np.isfinite(latest[row]):
+                failed[shard] = "the latest sample is missing: the series is stale"
+                continue
+            result.forecast[shard] = Forecasted(
+                Forecast(names[row], spec.step_seconds, point[row] * factors,
+                         lower[row] * factors, upper[row] * factors, spec.interval_level),
+                float(latest[row]))
+            result.backtest_mase[shard] = float(mase[row])
+        return self._with_unread(result, shards), len(due) - len(refused)
+
+    def _absorb(self, end: int) -> None:
+        """Feed the model the store's samples since the instant it last absorbed."""
+        model = self.model
+        if model.end_seconds is None or model.end_seconds >= end:
+            model.end_seconds = end if model.forecaster is None else model.end_seconds
+            return
+        k = (end - model.end_seconds) // self.forecast.step_seconds
+        if k >= self.store.window_points:  # gone too long: refit from scratch
+            model.retain(set())
+            return
+        rows = self.store.rows(model.names)
+        model.absorb(self.store.values[rows, -k:], end)
+
+    def _due(self, now_seconds: float) -> list[str]:
+        """The rows whose full fit this pass can afford."""
+        limit = max(1, int(FIT_BUDGET_SECONDS / max(self.seconds_per_fit, 1e-6)))
+        return self.model.due(now_seconds, self.forecast.retrain_seconds, limit)
+
+    def _fit(self, names: list[str], end: int, now_seconds: float, models: tuple[int, ...],
+             full: bool) -> dict[str, str]:
+        """Fit `names` on their stored windows; the ones whose history cannot be modelled are
+        returned with the reason (and lose any model row they had)."""
+        spec = self.forecast
+        refused: dict[str, str] = {}
+        for first in range(0, len(names), FIT_ROWS):
+            chunk = names[first:first + FIT_ROWS]
+            clean, refused_rows = prepare_rows(self.store.values[self.store.rows(chunk)],
+                                               spec.period_steps, spec.horizon_steps)
+            refused.update({chunk[row]: why for row, why in refused_rows.items()})
+            good = [i for i, n in enumerate(chunk) if n not in refused]
+            self.model.retain(set(self.model.names) - set(refused))
+            self.model.fit([chunk[i] for i in good], clean[good], end, spec.period_steps,
+                           spec.horizon_steps, spec.interval_level, now_seconds, models, full)
+        return refused
+
+    @staticmethod
+    def _with_unread(result: PassResult, shards: list[str]) -> PassResult:
+        for shard in shards:
+            if shard not in result.forecast and shard not in result.failed:
+                result.failed[shard] = "no history has been read for it yet"
+        return result
+
+    @staticmethod
+    def _narrowed(last: PassResult, queries: Mapping[str, ShardQuery]) -> PassResult:
+        """The last pass's result for the shards still selected (nothing new to forecast)."""
+        return PassResult({n: f for n, f in last.forecast.items() if n in queries},
+                          {n: w for n, w in last.failed.items() if n in queries},
+                          last.end_seconds, last.step_seconds,
+                          {n: m for n, m in last.backtest_mase.items() if n in queries})
+
+    def _changed(self, result: PassResult, spec: PolicySpec, policy_name: str,
+                 now_seconds: float) -> dict[str, dict[str, Any]]:
+        """The predictions worth writing: new, materially different, or getting old."""
+        computed_at = datetime.datetime.fromtimestamp(now_seconds, datetime.UTC)
+        changed = {}
+        for shard, forecasted in result.forecast.items():
+            status = prediction_status(
+                forecasted.forecast, policy=policy_name, metric=spec.metric_type,
+                horizon=spec.forecast.horizon, end_seconds=result.end_seconds,
+                computed_at=computed_at, backtest_mase=result.backtest_mase[shard],
+                fallback_reason=None)
+            if material(self.written.get(shard), status, now_seconds):
+                changed[shard] = status
+        return changed
+
+
+def material(old: Mapping[str, Any] | None, new: Mapping[str, Any], now_seconds: float) -> bool:
+    """Whether `new` says something `old` (the prediction written last) does not: another
+    model or reason, a peak or upper bound moved by more than PEAK_TOLERANCE, or `old` is
+    older than MAX_PREDICTION_AGE_SECONDS."""
+    if old is None:
+        return True
+    if any(old.get(key) != new.get(key) for key in ("model", "fallbackReason", "policy",
+                                                     "horizon", "metric")):
+        return True
+    if now_seconds - parse_rfc3339(str(old["computedAt"])).timestamp() >= \
+            MAX_PREDICTION_AGE_SECONDS:
+        return True
+    return any(abs(float(new[key]) - float(old[key]))
+               > PEAK_TOLERANCE * max(abs(float(old[key])), 1e-9) for key in ("peak", "upper"))
+

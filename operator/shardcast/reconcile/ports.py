@@ -1,0 +1,47 @@
+"""What the policy cycle needs from the world, as small Protocols: the handlers pass in the
+adapters (Prometheus, the Kubernetes API); unit tests pass in-memory fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from shardcast.api.metrics import ShardQuery
+
+
+class MetricsRead(Protocol):
+    """What one batched read returned: samples per shard on the requested grid (NaN where
+    there is none), why the other shards have none, and what it cost."""
+
+    @property
+    def values(self) -> Mapping[str, np.ndarray]: ...
+
+    @property
+    def failed(self) -> Mapping[str, str]: ...
+
+    @property
+    def requests(self) -> int: ...
+
+    @property
+    def samples(self) -> int: ...
+
+
+class MetricsSource(Protocol):
+    async def read(self, queries: Sequence[ShardQuery], start_seconds: int, end_seconds: int,
+                   step_seconds: int) -> MetricsRead:
+        """Every query's samples on the grid start + k * step up to end (both included)."""
+        ...
+
+
+class PredictionSink(Protocol):
+    async def write(self, shards: Mapping[str, Mapping[str, Any]]) -> None:
+        """Merge each shard's status.prediction (shard -> prediction) into its status."""
+        ...
+
+
+class MigrationCreator(Protocol):
+    async def create(self, body: Mapping[str, Any]) -> bool:
+        """Create a ShardMigration; False when one of that name exists already."""
+        ...

@@ -1,0 +1,235 @@
+"""The policy cycle with in-memory fakes: a Prometheus that serves real traces on the grid and
+counts what it is asked, a status sink that records writes. Milliseconds per cycle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shardcast.api.metrics import ShardQuery
+from shardcast.api.policy_spec import PolicySpec
+from shardcast.forecast import batch
+from shardcast.reconcile.policy_cycle import CycleInputs, PolicyState, Ports, run_cycle
+from shardcast.reconcile.policy_forecast import PolicyForecaster, material
+from shardcast.traces import TRACES, default_traces_dir, load_trace
+
+STEP = 300
+END = 1_700_000_000 // STEP * STEP
+SPEC = {"mode": "propose-only", "metric": {"type": "cpu"},
+        "forecast": {"model": "auto", "horizon": "30m", "historyWindow": "72h"},
+        "threshold": {"utilization": 80}, "capacity": {"source": "Fixed", "value": "8"}}
+CPU_TRACES = [t.name for t in TRACES if "cpu" in t.name and t.step_seconds == STEP][:6]
+
+
+@dataclass(frozen=True)
+class Read:
+    values: dict[str, np.ndarray]
+    failed: dict[str, str]
+    requests: int
+    samples: int
+
+
+@dataclass
+class TraceMetrics:
+    """Each shard reads one real trace (cores = percent / 20), its last sample at END +
+    `advanced` steps; shards in `missing` have no series, in `broken` a failing request."""
+
+    series: dict[str, np.ndarray]
+    advanced: int = 0
+    missing: set[str] = field(default_factory=set)
+    broken: set[str] = field(default_factory=set)
+    asked: list[tuple[tuple[str, ...], int, int]] = field(default_factory=list)
+
+    async def read(self, queries: Sequence[ShardQuery], start_seconds: int, end_seconds: int,
+                   step_seconds: int) -> Read:
+        names = tuple(q.shard for q in queries)
+        self.asked.append((names, start_seconds, end_seconds))
+        values, failed = {}, {}
+        for name in names:
+            if name in self.broken:
+                failed[name] = "Prometheus could not answer: HTTP 503"
+                continue
+            values[name] = self.window(name, start_seconds, end_seconds)
+        return Read(values, failed, 1, sum(int(np.isfinite(v).sum()) for v in values.values()))
+
+    def window(self, name: str, start: int, end: int) -> np.ndarray:
+        points = (end - start) // STEP + 1
+        if name in self.missing:
+            return np.full(points, np.nan)
+        trace = self.series[name]
+        last = len(trace) - 1 - (200 - self.advanced)  # the trace's sample at END + advanced
+        offset = (end - (END + self.advanced * STEP)) // STEP
+        stop = last + offset + 1
+        return np.asarray(trace[stop - points:stop], dtype=float)
+
+
+@dataclass
+class Sink:
+    writes: list[dict[str, Any]] = field(default_factory=list)
+
+    async def write(self, shards: Mapping[str, Mapping[str, Any]]) -> None:
+        self.writes.append(dict(shards))
+
+
+@dataclass
+class Creator:
+    created: list[Mapping[str, Any]] = field(default_factory=list)
+
+    async def create(self, body: Mapping[str, Any]) -> bool:
+        self.created.append(body)
+        return True
+
+
+def traces() -> dict[str, np.ndarray]:
+    found = {}
+    for i, name in enumerate(CPU_TRACES):
+        spec = next(t for t in TRACES if t.name == name)
+        found[f"s{i}"] = load_trace(spec, default_traces_dir()).values / 20
+    return found
+
+
+def shards(names: Sequence[str], node: str = "node-a") -> dict[str, dict[str, Any]]:
+    return {n: {"workload": {"name": "kv"}, "placement": {"node": node}, "sizeBytes": 1 << 30}
+            for n in names}
+
+
+def cycle(metrics: TraceMetrics, state: PolicyState, names: Sequence[str],
+          sink: Sink | None = None, creator: Creator | None = None,
+          spec: Mapping[str, Any] = SPEC) -> Any:
+    inputs = CycleInputs("p", PolicySpec.from_dict(spec), {}, shards(names),
+                         dict.fromkeys(names, "node-a"),
+                         {n: {"cpu": "8"} for n in ("node-a", "node-b", "node-c")}, [],
+                         END + metrics.advanced * STEP + 7)
+    return asyncio.run(run_cycle(inputs, state, Ports(metrics, sink or Sink(),
+                                                      creator or Creator())))
+
+
+def test_every_shard_is_forecast_in_the_first_cycle_from_one_batched_read() -> None:
+    metrics, sink = TraceMetrics(traces()), Sink()
+    names = sorted(metrics.series)
+    done = cycle(metrics, PolicyState(), names, sink)
+    assert done.outcome.forecast == len(names) and not done.outcome.failed
+    assert len(metrics.asked) == 1 and metrics.asked[0][0] == tuple(names)
+    assert metrics.asked[0][2] - metrics.asked[0][1] == 72 * 3600  # the whole window, once
+    assert set(sink.writes[0]) == set(names)
+    for prediction in sink.writes[0].values():
+        assert prediction["model"] in {"holt-winters", "seasonal-naive", "persistence"}
+        assert 0 <= prediction["lower"] <= prediction["point"] <= prediction["upper"]
+
+
+def test_later_cycles_read_only_new_samples_and_a_cycle_without_one_does_nothing() -> None:
+    metrics, state = TraceMetrics(traces()), PolicyState()
+    names = sorted(metrics.series)
+    cycle(metrics, state, names)
+    for _ in range(3):  # the first cycles finish the full fits the budget left for later
+        cycle(metrics, state, names)
+    metrics.asked.clear()
+    idle = cycle(metrics, state, names)
+    assert metrics.asked == [] and not idle.cost.forecast_work
+    assert idle.outcome.forecast == len(names)
+    metrics.advanced = 2
+    cycle(metrics, state, names)
+    ((asked, start, end),) = metrics.asked
+    assert asked == tuple(names) and (start, end) == (END + STEP, END + 2 * STEP)
+
+
+def test_the_incremental_forecast_equals_fitting_then_replaying_the_new_samples() -> None:
+    """Absorbing samples one step at a time lands where a fit followed by the same updates
+    does: the steady state needs no replay of the history."""
+    metrics = TraceMetrics(traces())
+    names = sorted(metrics.series)
+    spec = {**SPEC, "forecast": {**SPEC["forecast"], "model": "holt-winters"}}
+    state = PolicyState()
+    cycle(metrics, state, names, spec=spec)
+    metrics.advanced = 3
+    cycle(metrics, state, names, spec=spec)
+    forecaster = state.forecaster
+    assert forecaster is not None and forecaster.last is not None
+    settings = PolicySpec.from_dict(spec).forecast
+    for name in names:
+        values = metrics.window(name, END + 3 * STEP - 72 * 3600 - 3 * STEP, END + 3 * STEP)
+        values = values.astype(np.float32).astype(float)  # as the store keeps them
+        reference = batch.fit(values[None, :-3], settings.period_steps, settings.horizon_steps,
+                              0.9, models=(batch.HOLT_WINTERS,))
+        for sample in values[-3:]:
+            reference.update(np.array([sample]))
+        point, _, upper = reference.forecast(settings.horizon_steps)
+        steady = forecaster.last.forecast[name].forecast
+        assert steady.model == "holt-winters"
+        assert np.allclose(steady.point, point[0], rtol=1e-6, atol=1e-9)
+        assert np.allclose(steady.upper, upper[0], rtol=1e-6, atol=1e-9)
+
+
+def test_a_shard_without_history_is_named_and_the_others_are_still_planned() -> None:
+    metrics = TraceMetrics(traces(), missing={"s1"})
+    names = sorted(metrics.series)
+    done = cycle(metrics, PolicyState(), names)
+    assert set(done.outcome.failed) == {"s1"}
+    assert "missing" in done.outcome.failed["s1"]
+    assert done.outcome.forecast == len(names) - 1
+    assert "nodes" in done.fields  # the planner ran on the rest
+
+
+def test_a_failed_read_is_read_whole_again_next_cycle() -> None:
+    metrics, state = TraceMetrics(traces(), broken={"s2"}), PolicyState()
+    names = sorted(metrics.series)
+    first = cycle(metrics, state, names)
+    assert "503" in first.outcome.failed["s2"]
+    metrics.broken.clear()
+    metrics.advanced = 1
+    metrics.asked.clear()
+    second = cycle(metrics, state, names)
+    assert not second.outcome.failed
+    whole = [a for a in metrics.asked if a[0] == ("s2",)]
+    assert whole and whole[0][2] - whole[0][1] == 72 * 3600
+
+
+def test_unchanged_predictions_are_not_written_again() -> None:
+    metrics, state, sink = TraceMetrics(traces()), PolicyState(), Sink()
+    names = sorted(metrics.series)
+    for _ in range(4):
+        cycle(metrics, state, names, sink)
+    metrics.advanced = 1
+    sink.writes.clear()
+    cycle(metrics, state, names, sink)
+    written = sum(len(w) for w in sink.writes)
+    assert written < len(names)  # one new sample of steady traces moves few peaks by 5%
+
+
+def test_material_change_rules() -> None:
+    old = {"model": "holt-winters", "peak": 2.0, "upper": 3.0, "computedAt":
+           "2023-11-14T22:00:00Z", "policy": "p", "horizon": "30m", "metric": "cpu",
+           "fallbackReason": ""}
+    at = 1_699_999_300.0  # 5 minutes after computedAt
+    assert not material(old, {**old, "peak": 2.05}, at)
+    assert material(old, {**old, "peak": 2.2}, at)
+    assert material(old, {**old, "model": "persistence"}, at)
+    assert material(old, old, at + 900)
+    assert material(None, old, at)
+
+
+def test_a_shard_that_leaves_the_policy_leaves_the_store() -> None:
+    metrics, state = TraceMetrics(traces()), PolicyState()
+    names = sorted(metrics.series)
+    cycle(metrics, state, names)
+    cycle(metrics, state, names[:2])
+    forecaster = state.forecaster
+    assert isinstance(forecaster, PolicyForecaster)
+    assert forecaster.store.names == names[:2] and sorted(forecaster.model.names) == names[:2]
+
+
+@pytest.mark.parametrize("key", ["model", "historyWindow"])
+def test_new_forecast_settings_start_afresh(key: str) -> None:
+    metrics, state = TraceMetrics(traces()), PolicyState()
+    names = sorted(metrics.series)
+    cycle(metrics, state, names)
+    first = state.forecaster
+    changed = {"model": "seasonal-naive", "historyWindow": "60h"}[key]
+    spec = {**SPEC, "forecast": {**SPEC["forecast"], key: changed}}
+    done = cycle(metrics, state, names, spec=spec)
+    assert state.forecaster is not first and done.outcome.forecast == len(names)
