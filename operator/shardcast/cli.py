@@ -56,7 +56,8 @@ def demo(seconds: float, plot_path: Path) -> None:
 @click.option("--prometheus", envvar="SHARDCAST_PROMETHEUS_URL",
               default="http://127.0.0.1:19090", show_default=True)
 @click.option("--model", default="auto", show_default=True,
-              type=click.Choice(["auto", "seasonal-naive", "holt-winters", "ets", "sarimax"]))
+              type=click.Choice(["auto", "seasonal-naive", "holt-winters", "ets", "sarimax",
+                                 "persistence"]))
 @click.option("--horizon", default="1h", show_default=True)
 @click.option("--history", "history_window", default="168h", show_default=True)
 @click.option("--level", default=0.9, show_default=True, help="Prediction interval coverage.")
@@ -67,10 +68,13 @@ def forecast(trace: str | None, csv_path: Path | None, shard: str | None, namesp
              history_window: str, level: float, plot: Path | None) -> None:
     """Forecast one series and explain the model choice (give --trace, --csv or --shard)."""
     from shardcast import forecast_report as report
+    from shardcast.api.durations import seconds
+    from shardcast.api.policy_spec import ForecastSpec
 
     if sum(x is not None for x in (trace, csv_path, shard)) != 1:
         raise click.UsageError("give exactly one of --trace, --csv or --shard")
-    settings = report.Settings(model, horizon, history_window, interval_level=level)
+    settings = ForecastSpec(model=model, horizon=horizon, interval_level=level,
+                            history_window_seconds=int(seconds(history_window)))
     try:
         if shard is not None:
             history, settings = report.from_shard(namespace, shard, policy, prometheus, settings)
@@ -79,9 +83,10 @@ def forecast(trace: str | None, csv_path: Path | None, shard: str | None, namesp
         else:
             history = report.from_trace(str(trace))
         chosen, predicted, context = report.run(history, settings)
+        pick = report.operator_pick(history, settings)
     except (ValueError, RuntimeError) as error:
         raise click.ClickException(str(error)) from error
-    click.echo(report.describe(history, chosen, predicted, context))
+    click.echo(report.describe(history, chosen, predicted, context, pick))
     if plot is not None:
         report.plot(history, predicted, context, plot)
         click.echo(f"plot     {plot}")

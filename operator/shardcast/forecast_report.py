@@ -1,18 +1,23 @@
 """`shardcast forecast`: one series' forecast, explained, from a CSV, a bundled trace or a Shard
-in the cluster (its history read from Prometheus exactly as the operator reads it)."""
+in the cluster (its history read from Prometheus as the operator reads it: the policy's step,
+window, horizon and events, through the same batched reader), with every per-shard candidate's
+backtest beside the pick the operator's batch forecast makes."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from shardcast.api import durations
-from shardcast.api.metrics import shard_query
+from shardcast.api.metrics import query_of
+from shardcast.api.policy_spec import ForecastSpec, PolicySpec
+from shardcast.forecast import batch
 from shardcast.forecast.context import Context
+from shardcast.forecast.history import prepare
 from shardcast.forecast.select import Selection, forecast, select
 from shardcast.forecast.types import Forecast
 from shardcast.plotting import pyplot
@@ -28,15 +33,6 @@ class History:
     values: np.ndarray
     step_seconds: int
     end_seconds: int
-
-
-@dataclass(frozen=True)
-class Settings:
-    model: str = "auto"
-    horizon: str = "1h"
-    history_window: str = "168h"
-    seasonal_period: str = "24h"
-    interval_level: float = 0.9
 
 
 def from_csv(path: Path) -> History:
@@ -56,45 +52,52 @@ def from_trace(name: str) -> History:
 
 
 def from_shard(namespace: str, name: str, policy: str | None, prometheus_url: str,
-               settings: Settings) -> tuple[History, Settings]:
+               settings: ForecastSpec) -> tuple[History, ForecastSpec]:
     """The Shard's history as the operator reads it, with the policy's forecast settings."""
     from shardcast.clients import kubernetes as k8s
-    from shardcast.clients.prometheus import query_history
+    from shardcast.clients.prometheus_batch import read_batch
 
     shard = k8s.get_custom("shards", namespace, name)
-    metric = {"type": "cpu"}
+    spec = PolicySpec.from_dict({"forecast": {}})
     if policy:
-        spec = k8s.get_custom("migrationpolicies", namespace, policy)["spec"]
-        metric = spec.get("metric", metric)
-        forecast_spec = spec.get("forecast", {})
-        settings = Settings(forecast_spec.get("model", "auto"),
-                            forecast_spec.get("horizon", "30m"),
-                            forecast_spec.get("historyWindow", "168h"),
-                            forecast_spec.get("seasonalPeriod", "24h"),
-                            float(forecast_spec.get("intervalLevel", 0.9)))
-    step = 300
-    end = _now(step)
-    start = end - int(durations.seconds(settings.history_window))
-    query = shard_query(name, shard["spec"], metric)
-    history = query_history(prometheus_url, query, start, end, step)
-    return History(f"{namespace}/{name}: {query}", history.values, step, end), settings
+        spec = PolicySpec.from_dict(k8s.get_custom("migrationpolicies", namespace, policy)["spec"])
+        settings = spec.forecast
+    step = settings.step_seconds
+    end = settings.grid_end(time.time())
+    query = query_of(name, shard["spec"], spec.metric)
+    read = asyncio.run(read_batch(prometheus_url, [query],
+                                  end - settings.history_window_seconds, end, step))
+    if name in read.failed:
+        raise RuntimeError(read.failed[name])
+    return History(f"{namespace}/{name}: {query.promql}", read.values[name], step, end), settings
 
 
-def run(history: History, settings: Settings) -> tuple[Selection, Forecast, Context]:
-    step = history.step_seconds
-    window = int(durations.seconds(settings.history_window) // step)
-    context = Context(step, int(durations.seconds(settings.seasonal_period) // step),
-                      max(1, int(durations.seconds(settings.horizon) // step)),
-                      history.end_seconds, settings.interval_level)
-    values = history.values[-window:]
+def run(history: History, settings: ForecastSpec) -> tuple[Selection, Forecast, Context]:
+    settings = replace(settings, step_seconds=history.step_seconds)
+    context = settings.context(history.end_seconds)
+    values = history.values[-settings.window_points:]
     chosen = select(values, context, settings.model)
     return chosen, forecast(chosen, values, context), context
 
 
-def describe(history: History, chosen: Selection, predicted: Forecast, context: Context) -> str:
+def operator_pick(history: History, settings: ForecastSpec) -> tuple[str, float]:
+    """The model the operator's batch forecast picks for this history, and its MASE."""
+    from shardcast.reconcile.policy_forecast import MODELS
+
+    settings = replace(settings, step_seconds=history.step_seconds)
+    values = prepare(history.values[-settings.window_points:], settings.period_steps,
+                     settings.horizon_steps)
+    fitted = batch.fit(values[None, :], settings.period_steps, settings.horizon_steps,
+                       settings.interval_level, models=MODELS[settings.model])
+    return fitted.model_names[0], float(fitted.backtest_mase[0])
+
+
+def describe(history: History, chosen: Selection, predicted: Forecast, context: Context,
+             pick: tuple[str, float]) -> str:
     lines = [f"series   {history.label} ({len(history.values)} samples, "
              f"step {history.step_seconds}s)",
-             f"model    {chosen.model} (backtest MASE {chosen.backtest_mase:.3f})"]
+             f"model    {chosen.model} (backtest MASE {chosen.backtest_mase:.3f})",
+             f"operator {pick[0]} (its batch forecast's pick; backtest MASE {pick[1]:.3f})"]
     for result in chosen.backtests:
         lines.append(f"  {result.model:15} backtest MAE {result.mae():.4g}"
                      f"  MASE {result.mae() / chosen.scale:.3f}")

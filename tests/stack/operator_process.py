@@ -25,14 +25,20 @@ class Operators:
                     **env}
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
-        """One more standalone operator watching the namespace."""
-        log = (self.logs / f"operator-{len(self.started)}.log").open("w")
+    def start(self, namespace: str | None = None,
+              peering: bool = False) -> subprocess.Popen[bytes]:
+        """One more operator watching the namespace (by default the fixture's), standalone
+        unless it should take part in the namespace's peering."""
+        log = self.log(len(self.started)).open("w")
         self.started.append(subprocess.Popen(
-            [sys.executable, "-m", "shardcast.cli", "run", "--standalone", "-n", self.namespace,
+            [sys.executable, "-m", "shardcast.cli", "run", *([] if peering else ["--standalone"]),
+             "-n", namespace or self.namespace,
              f"--liveness=http://127.0.0.1:{18190 + len(self.started)}/healthz"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT))
         return self.started[-1]
+
+    def log(self, index: int) -> Path:
+        return self.logs / f"operator-{index}.log"
 
 
 @contextmanager

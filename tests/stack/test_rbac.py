@@ -118,7 +118,8 @@ ALLOWED = [("watch", "shards.shardcast.io"), ("patch", "shardmigrations.shardcas
            ("patch", "shards.shardcast.io", "--subresource=status"),
            ("create", "shardmigrations.shardcast.io"), ("create", "jobs.batch"),
            ("get", "jobs.batch", "--subresource=status"), ("delete", "jobs.batch"),
-           ("get", "statefulsets.apps"), ("patch", "statefulsets.apps"), ("list", "nodes"),
+           ("list", "statefulsets.apps"), ("watch", "statefulsets.apps"),
+           ("patch", "statefulsets.apps"), ("list", "nodes"),
            ("create", "events"), ("watch", "customresourcedefinitions.apiextensions.k8s.io")]
 DENIED = [("get", "secrets"), ("list", "secrets"), ("delete", "shards.shardcast.io"),
           ("create", "shards.shardcast.io"), ("update", "shards.shardcast.io"),

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shardcast.api.conditions import Condition
+from shardcast.api.conditions import Condition, find
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,21 @@ def observe(spec: ShardSpec, generation: int, workload: WorkloadState | None,
                       f"served by {spec.workload_kind} {spec.workload_name!r} on node "
                       f"{node!r}", generation)
     return {**placed, "phase": "Placed"}, ready
+
+
+def status_changed(current: Mapping[str, Any], fields: Mapping[str, Any],
+                   condition: Condition) -> bool:
+    """Whether writing `fields` and `condition` would tell a reader anything new: a field
+    differs (consensus.checkedAt aside, which changes every time), or the condition does."""
+    for key, value in fields.items():
+        old = current.get(key)
+        if key == "consensus" and isinstance(old, Mapping) and isinstance(value, Mapping):
+            old = {k: v for k, v in old.items() if k != "checkedAt"}
+            value = {k: v for k, v in value.items() if k != "checkedAt"}
+        if old != value:
+            return True
+    previous = find(current.get("conditions") or [], condition.type)
+    return any(previous.get(k) != v for k, v in (
+        ("status", condition.status), ("reason", condition.reason),
+        ("message", condition.message),
+        ("observedGeneration", condition.observed_generation)))

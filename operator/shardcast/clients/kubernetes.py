@@ -6,6 +6,7 @@ The official client is synchronous; calls run in a worker thread so kopf's event
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
 import os
 from collections.abc import Mapping
@@ -16,7 +17,6 @@ import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from shardcast.api.kinds import GROUP, MIGRATIONS, SHARDS, VERSION
-from shardcast.api.shard import WorkloadState
 
 # (connect, read) seconds: without them a call to an API server that stopped answering (mid-TLS
 # handshake, say) blocks its worker thread, and with it the operator's shutdown, forever.
@@ -31,22 +31,6 @@ def configure() -> None:
         # The library reads $KUBECONFIG once at import; read it now, as kubectl does.
         kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
             config_file=os.environ.get("KUBECONFIG"))
-
-
-async def read_statefulset(namespace: str, name: str) -> WorkloadState | None:
-    """Replica counts of a StatefulSet, or None if it does not exist."""
-    def read() -> WorkloadState | None:
-        try:
-            sts = kubernetes.client.AppsV1Api().read_namespaced_stateful_set(
-                name, namespace, _request_timeout=REQUEST_TIMEOUT)
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
-        return WorkloadState(replicas=int(sts.spec.replicas or 0),
-                             ready_replicas=int((sts.status and sts.status.ready_replicas) or 0))
-
-    return await asyncio.to_thread(read)
 
 
 async def annotate_statefulset(namespace: str, name: str, annotations: dict[str, str]) -> bool:
@@ -151,3 +135,25 @@ class MigrationWriter:
 
     async def create(self, body: Mapping[str, Any]) -> bool:
         return await create_custom(MIGRATIONS, self.namespace, dict(body))
+
+
+async def post_event(reference: Mapping[str, Any], event_type: str, reason: str,
+                     message: str) -> None:
+    """An Event about `reference` (apiVersion, kind, metadata) from outside a kopf handler,
+    where kopf's own posting has no queue to post to."""
+    meta = reference["metadata"]
+    now = datetime.datetime.now(datetime.UTC)
+    event = kubernetes.client.CoreV1Event(
+        metadata=kubernetes.client.V1ObjectMeta(generate_name=f"{meta['name']}."),
+        involved_object=kubernetes.client.V1ObjectReference(
+            api_version=reference["apiVersion"], kind=reference["kind"], name=meta["name"],
+            namespace=meta["namespace"], uid=meta.get("uid")),
+        reason=reason, message=message[:1024], type=event_type, count=1,
+        first_timestamp=now, last_timestamp=now,
+        source=kubernetes.client.V1EventSource(component="shardcast"))
+
+    def create() -> None:
+        kubernetes.client.CoreV1Api().create_namespaced_event(
+            meta["namespace"], event, _request_timeout=REQUEST_TIMEOUT)
+
+    await asyncio.to_thread(create)

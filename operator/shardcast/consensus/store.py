@@ -158,11 +158,17 @@ class ConsensusStore:
     async def snapshot(self, kind: str) -> tuple[dict[tuple[str, str], Any], int]:
         """Every value of one kind, keyed by (namespace, shard), and the revision read at: a
         watcher starts from here and watches from revision + 1."""
+        versioned, revision = await self.versioned_snapshot(kind)
+        return {key: value.value for key, value in versioned.items()}, revision
+
+    async def versioned_snapshot(self, kind: str,
+                                 ) -> tuple[dict[tuple[str, str], Versioned[Any]], int]:
+        """`snapshot` with each value's own revision (when it was last written)."""
         got = await self._call(self._client.get_prefix(records.prefix(kind)))
         values = {}
         for kv in got:
             _, namespace, shard = records.parse_key(kv.key)
-            values[(namespace, shard)] = DECODERS[kind](kv.value)
+            values[(namespace, shard)] = Versioned(DECODERS[kind](kv.value), kv.mod_revision)
         return values, int(got.header.revision)
 
     # -- transitions ---------------------------------------------------------------------------
@@ -292,14 +298,19 @@ class ConsensusStore:
     # -- watching ------------------------------------------------------------------------------
 
     async def watch(self, kinds: Sequence[str] = (PLACEMENT, ROUTE, MIGRATION),
-                    start_revision: int | None = None) -> AsyncIterator[Change]:
+                    start_revision: int | None = None,
+                    on_state: Callable[[str | None], None] | None = None,
+                    ) -> AsyncIterator[Change]:
         """Every change under shardcast's prefix, resumed from the last revision seen + 1 when
-        the stream breaks (a member died), so a watcher never misses or repeats a change."""
+        the stream breaks (a member died), so a watcher never misses or repeats a change.
+        `on_state` hears why the stream broke, and None once it is following again."""
         last = (start_revision - 1) if start_revision else None
         while True:
             try:
                 stream = await self._client.watch_prefix(
                     records.PREFIX.encode(), start_revision=None if last is None else last + 1)
+                if on_state is not None:
+                    on_state(None)
                 async for event in stream:
                     last = event.kv.mod_revision
                     kind, namespace, shard = records.parse_key(event.kv.key)
@@ -309,6 +320,8 @@ class ConsensusStore:
                     yield Change(kind, namespace, shard, value, last)
             except aetcd.exceptions.ClientError as error:
                 LOG.warning("etcd watch broke (%s); resuming after revision %s", error, last)
+                if on_state is not None:
+                    on_state(f"etcd watch broke: {error or type(error).__name__}")
                 await asyncio.sleep(0.5)
 
     # -- lease ---------------------------------------------------------------------------------

@@ -59,6 +59,23 @@ class _SeasonalNaiveFitted:
 
 
 @dataclass(frozen=True)
+class Persistence:
+    """The load now, carried over the horizon: what a reactive rebalancer assumes, and at short
+    horizons the baseline to beat."""
+
+    name: str = "persistence"
+
+    def fit(self, train: np.ndarray, context: Context) -> Fitted:
+        return _PersistenceFitted()
+
+
+@dataclass(frozen=True)
+class _PersistenceFitted:
+    def predict(self, history: np.ndarray, context: Context, origins: np.ndarray) -> np.ndarray:
+        return np.repeat(history[origins][:, None], context.horizon_steps, axis=1)
+
+
+@dataclass(frozen=True)
 class HoltWinters:
     """shardcast's vectorised Holt-Winters (additive, damped trend, grid-fitted parameters)."""
 

@@ -18,6 +18,7 @@ from shardcast.forecast.candidates import (
     Ets,
     Fitted,
     HoltWinters,
+    Persistence,
     Sarimax,
     SeasonalNaive,
 )
@@ -27,7 +28,7 @@ from shardcast.forecast.types import Forecast, ForecastRejected
 
 BASELINE = SeasonalNaive()
 CANDIDATES: dict[str, Candidate] = {
-    c.name: c for c in (BASELINE, HoltWinters(), Ets(), Sarimax())}
+    c.name: c for c in (BASELINE, Persistence(), HoltWinters(), Ets(), Sarimax())}
 # What a candidate may raise instead of a forecast; each makes it lose the selection.
 REJECTIONS = (ForecastRejected, np.linalg.LinAlgError, ValueError)
 ABSURD_FACTOR = 10.0

@@ -28,8 +28,8 @@ from shardcast.reconcile.history_store import HistoryStore
 from shardcast.reconcile.ports import MetricsSource, PredictionSink
 
 # Which batch models each spec.forecast.model may choose from. ets and sarimax are statsmodels'
-# per-shard models; in the batch they are represented by the vectorised Holt-Winters (see
-# docs/forecasting.md: they compete per shard only in `shardcast forecast`).
+# per-shard models (seconds per shard per fit); the batch forecasts them with the vectorised
+# Holt-Winters, the same additive damped family, and says so in each prediction.
 MODELS = {
     "auto": (batch.SEASONAL_NAIVE, batch.HOLT_WINTERS, batch.PERSISTENCE),
     "holt-winters": (batch.HOLT_WINTERS,),
@@ -38,6 +38,7 @@ MODELS = {
     "seasonal-naive": (batch.SEASONAL_NAIVE,),
     "persistence": (batch.PERSISTENCE,),
 }
+PER_SHARD_ONLY = ("ets", "sarimax")
 FIT_ROWS = 2048  # shards fitted at once: bounds the float64 copies a fit makes
 FIT_BUDGET_SECONDS = 4.0  # CPU a pass may spend on full fits (the rest wait for later passes)
 FIRST_SECONDS_PER_FIT = 0.004  # a guess of one full fit's cost until one has been measured
@@ -246,10 +247,17 @@ class PolicyForecaster:
                 forecasted.forecast, policy=policy_name, metric=spec.metric_type,
                 horizon=spec.forecast.horizon, end_seconds=result.end_seconds,
                 computed_at=computed_at, backtest_mase=result.backtest_mase[shard],
-                fallback_reason=None)
+                fallback_reason=self._fallback_reason())
             if material(self.written.get(shard), status, now_seconds):
                 changed[shard] = status
         return changed
+
+
+    def _fallback_reason(self) -> str | None:
+        if self.forecast.model not in PER_SHARD_ONLY:
+            return None
+        return (f"{self.forecast.model} is fitted per shard by `shardcast forecast`; the "
+                "operator's batch forecast uses holt-winters (the same additive, damped family)")
 
 
 def material(old: Mapping[str, Any] | None, new: Mapping[str, Any], now_seconds: float) -> bool:

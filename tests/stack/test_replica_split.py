@@ -1,0 +1,67 @@
+"""More replicas for more shards: two operator replicas, each serving its own namespace (as two
+chart releases with disjoint watchNamespaces run them), each with its own peering there. Each
+runs its namespace's auto policy and moves that namespace's hot shard; neither touches the
+other's, and no shard is moved twice."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shardcast.devstack import stack
+from shardcast.devstack.kubectl import kubectl
+from shardcast.devstack.manifests import statefulset
+from tests.stack.consensus import record
+from tests.stack.kube import apply, wait_for
+from tests.stack.operator_process import operators
+from tests.stack.test_migration_faults import sleeping_job
+from tests.stack.test_planning import crowded_node_a, migrations, policy
+
+PEERING = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "shardcast"}}
+
+
+@pytest.fixture
+def other_namespace(kubeconfig: Path, crds: None) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kubectl(kubeconfig, "create", "namespace", name)
+    yield name
+    kubectl(kubeconfig, "-n", name, "delete", "shardcast", "--all", "--timeout=20s")
+    kubectl(kubeconfig, "delete", "namespace", name, "--wait=false")
+
+
+def auto_policy() -> dict[str, Any]:
+    body = policy("auto")
+    body["spec"]["jobs"] = {"sync": sleeping_job(1), "cutover": sleeping_job(1)}
+    body["spec"]["trafficShift"] = {"steps": [100], "gateWindow": "1s"}
+    return body
+
+
+def test_two_replicas_each_move_only_their_own_namespaces_shards(
+        kubeconfig: Path, namespace: str, other_namespace: str, endpoints: stack.Endpoints,
+        tmp_path: Path) -> None:
+    spaces = (namespace, other_namespace)
+    with operators(endpoints, namespace, tmp_path) as running:
+        for ns in spaces:
+            apply(kubeconfig, ns, PEERING, statefulset("kv", 3), *crowded_node_a(),
+                  auto_policy())
+            running.start(ns, peering=True)
+        moved = {ns: wait_for(kubeconfig, ns, "migrationpolicy/kv",
+                              lambda o: bool(o.get("status", {}).get("decisions")), 120)
+                 for ns in spaces}
+        for ns in spaces:
+            decision = moved[ns]["status"]["decisions"][0]
+            wait_for(kubeconfig, ns, f"shardmigration/{decision['migration']}",
+                     lambda o: o.get("status", {}).get("phase") == "Active", 120)
+        logs = [running.log(i).read_text() for i in range(2)]
+    for mine, theirs, log in ((spaces[0], spaces[1], logs[0]), (spaces[1], spaces[0], logs[1])):
+        assert f"[{mine}/" in log and f"[{theirs}/" not in log
+    for ns in spaces:
+        active = [m for m in migrations(kubeconfig, ns)
+                  if m.get("status", {}).get("phase") == "Active"]
+        assert [m["spec"]["shard"] for m in active] == ["hot"]  # moved once, by one replica
+        placed, _, _ = record(endpoints.consensus_etcd, ns, "hot")
+        assert placed is not None and placed.epoch == 2
