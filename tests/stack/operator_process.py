@@ -22,16 +22,17 @@ class Operators:
                     "SHARDCAST_JOB_EXECUTOR": "local",
                     "SHARDCAST_LOCAL_JOBS_DIR": str(logs / "jobs"),
                     "SHARDCAST_MIGRATION_TICK_SECONDS": "0.5", "SHARDCAST_RESYNC_SECONDS": "2",
-                    **env}
+                    "PYTHONUNBUFFERED": "1", **env}
         self.started: list[subprocess.Popen[bytes]] = []
 
-    def start(self, namespace: str | None = None,
-              peering: bool = False) -> subprocess.Popen[bytes]:
+    def start(self, namespace: str | None = None, peering: bool = False,
+              verbose: bool = False) -> subprocess.Popen[bytes]:
         """One more operator watching the namespace (by default the fixture's), standalone
-        unless it should take part in the namespace's peering."""
+        unless it should take part in the namespace's peering; verbose logs what it handles."""
         log = self.log(len(self.started)).open("w")
         self.started.append(subprocess.Popen(
             [sys.executable, "-m", "shardcast.cli", "run", *([] if peering else ["--standalone"]),
+             *(["--verbose"] if verbose else []),
              "-n", namespace or self.namespace,
              f"--liveness=http://127.0.0.1:{18190 + len(self.started)}/healthz"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT))
