@@ -14,6 +14,7 @@ import pytest
 from shardcast.api.metrics import ShardQuery
 from shardcast.api.policy_spec import PolicySpec
 from shardcast.forecast import batch
+from shardcast.reconcile.history_store import HistoryStore
 from shardcast.reconcile.policy_cycle import CycleInputs, PolicyState, Ports, run_cycle
 from shardcast.reconcile.policy_forecast import PolicyForecaster, material
 from shardcast.traces import TRACES, default_traces_dir, load_trace
@@ -202,15 +203,19 @@ def test_unchanged_predictions_are_not_written_again() -> None:
 
 
 def test_material_change_rules() -> None:
-    old = {"model": "holt-winters", "peak": 2.0, "upper": 3.0, "computedAt":
-           "2023-11-14T22:00:00Z", "policy": "p", "horizon": "30m", "metric": "cpu",
-           "fallbackReason": ""}
+    old = {"model": "holt-winters", "peak": 2.0, "upper": 3.0, "lower": 1.0,
+           "computedAt": "2023-11-14T22:00:00Z", "policy": "p", "horizon": "30m",
+           "metric": "cpu", "fallbackReason": ""}
     at = 1_699_999_300.0  # 5 minutes after computedAt
-    assert not material(old, {**old, "peak": 2.05}, at)
-    assert material(old, {**old, "peak": 2.2}, at)
-    assert material(old, {**old, "model": "persistence"}, at)
-    assert material(old, old, at + 900)
-    assert material(None, old, at)
+    assert not material("a", old, {**old, "peak": 2.9}, at)  # within half the band
+    assert material("a", old, {**old, "peak": 3.1}, at)
+    assert material("a", old, {**old, "model": "persistence"}, at)
+    assert not material("a", old, old, at + 3000)
+    assert material("a", old, old, at + 2 * 3600)  # past any shard's age limit
+    assert material("a", None, old, at)
+    ages = {name: next(t for t in range(0, 7300, 60) if material(name, old, old, at + t))
+            for name in ("s1", "s2", "s3", "s4", "s5", "s6")}
+    assert len(set(ages.values())) > 3  # rewrites of shards written together are spread
 
 
 def test_a_shard_that_leaves_the_policy_leaves_the_store() -> None:
@@ -233,3 +238,17 @@ def test_new_forecast_settings_start_afresh(key: str) -> None:
     spec = {**SPEC, "forecast": {**SPEC["forecast"], key: changed}}
     done = cycle(metrics, state, names, spec=spec)
     assert state.forecaster is not first and done.outcome.forecast == len(names)
+
+
+def test_the_history_ring_keeps_every_window_in_time_order() -> None:
+    store = HistoryStore(STEP, 5)
+    series = np.arange(20, dtype=float)
+    store.advance(END, {})
+    store.add(END, ["a"], series[None, :5])
+    for k, upto in ((1, 6), (3, 9), (7, 16)):  # one step, a few, more than a window
+        store.advance(END + (upto - 5) * STEP, {"a": series[upto - k:upto]})
+        assert store.window(store.rows(["a"]))[0].tolist() == series[upto - 5:upto].tolist()
+        assert store.newest(store.rows(["a"]), 2)[0].tolist() == series[upto - 2:upto].tolist()
+    store.add(END + 11 * STEP, ["b"], series[None, 10:15])
+    assert store.window(store.rows(["b"]))[0].tolist() == series[10:15].tolist()
+    assert store.latest(["a", "b"]).tolist() == [15.0, 14.0]

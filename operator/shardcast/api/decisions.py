@@ -109,8 +109,11 @@ def why_nothing_moved(plan: Plan, mode: str, overloaded: bool) -> str:
 def node_status(snapshot_: Snapshot, settings: PlannerSettings,
                 end_seconds: int) -> list[dict[str, Any]]:
     entries = []
+    by_node: dict[str, list[ShardView]] = {}
+    for shard in snapshot_.shards:
+        by_node.setdefault(shard.node, []).append(shard)
     for node in snapshot_.nodes:
-        mine = [s for s in snapshot_.shards if s.node == node.name]
+        mine = by_node.get(node.name, [])
         if mine:
             point = np.sum([s.load for s in mine], axis=0)
             spread = np.sum([(s.upper - s.load) ** 2 for s in mine], axis=0)

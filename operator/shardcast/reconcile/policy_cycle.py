@@ -4,6 +4,7 @@ one is named in the outcome and closes its node to arriving moves; it never stop
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -69,7 +70,7 @@ class CycleOutcome:
 
 
 async def run_cycle(inputs: CycleInputs, state: PolicyState, ports: Ports) -> CycleOutcome:
-    queries, unconfigured = shard_queries(inputs.shards, inputs.spec)
+    queries, unconfigured = await asyncio.to_thread(shard_queries, inputs.shards, inputs.spec)
     forecaster = state.forecaster_for(inputs.spec)
     result, cost = await forecaster.run(inputs.spec, inputs.name, queries, ports.metrics,
                                         ports.predictions, inputs.now_seconds)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from shardcast.forecast import batch
 from shardcast.forecast.fleet import FleetModel
 from shardcast.forecast.history import prepare_rows
 from shardcast.forecast.types import Forecast
-from shardcast.reconcile.history_store import HistoryStore
+from shardcast.reconcile.history_store import HistoryStore, Read
 from shardcast.reconcile.ports import MetricsSource, PredictionSink
 
 # Which batch models each spec.forecast.model may choose from. ets and sarimax are statsmodels'
@@ -39,11 +40,17 @@ MODELS = {
     "persistence": (batch.PERSISTENCE,),
 }
 PER_SHARD_ONLY = ("ets", "sarimax")
+READ_CHUNK_SHARDS = 5000  # shards per read: bounds what one answer holds in memory
 FIT_ROWS = 2048  # shards fitted at once: bounds the float64 copies a fit makes
 FIT_BUDGET_SECONDS = 4.0  # CPU a pass may spend on full fits (the rest wait for later passes)
 FIRST_SECONDS_PER_FIT = 0.004  # a guess of one full fit's cost until one has been measured
-PEAK_TOLERANCE = 0.05  # a prediction is rewritten when its peak or upper bound moves this much
-MAX_PREDICTION_AGE_SECONDS = 900.0  # ... or when the written one is older than this
+# A prediction is rewritten when its peak or upper bound moves by more than PEAK_TOLERANCE of
+# itself and more than BAND_SHARE of its interval's width (less is noise the interval already
+# admits), or once the written one is older than its age limit: MAX_PREDICTION_AGE_SECONDS to
+# twice that, spread by shard name so rewrites of a fleet written at once do not come at once.
+PEAK_TOLERANCE = 0.05
+BAND_SHARE = 0.5
+MAX_PREDICTION_AGE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -99,55 +106,82 @@ class PolicyForecaster:
                   now_seconds: float) -> tuple[PassResult, PassCost]:
         """Bring every shard of `queries` up to the latest grid instant and forecast it."""
         end = self.forecast.grid_end(now_seconds)
-        self._forget_changed(queries)
-        reads = self.store.reads(queries, end)
+        reads = await asyncio.to_thread(self._forget_changed_and_plan_reads, queries, end)
         idle = not reads and self.last is not None and self.last.end_seconds == end
         if idle and not self._due(now_seconds):
             return self._narrowed(self.last or PassResult(), queries), PassCost()
         failed, requests, samples = await self._read(reads, queries, metrics)
-        result, refitted = await asyncio.to_thread(self._forecast_all, list(queries), end,
-                                                   now_seconds, failed)
-        changed = self._changed(result, spec, policy_name, now_seconds)
+        result, refitted, changed = await asyncio.to_thread(
+            self._forecast_and_compare, list(queries), end, now_seconds, failed, spec,
+            policy_name)
         if changed:
             await sink.write(changed)
             self.written.update(changed)
         self.last = result
         return result, PassCost(requests, samples, refitted, len(changed), True)
 
-    def _forget_changed(self, queries: Mapping[str, ShardQuery]) -> None:
-        """Shards deselected, or whose query changed, lose their history and model rows."""
+    def _forget_changed_and_plan_reads(self, queries: Mapping[str, ShardQuery],
+                                       end: int) -> list[Read]:
+        """Shards deselected, or whose query changed, lose their history and model rows; then
+        what the store lacks up to `end`."""
         keep = {name for name, query in queries.items() if self.queries.get(name) == query}
         self.store.retain(keep)
         self.model.retain(keep)
         self.written = {name: w for name, w in self.written.items() if name in queries}
         self.queries = dict(queries)
+        return self.store.reads(queries, end)
 
-    async def _read(self, reads: list[Any], queries: Mapping[str, ShardQuery],
+    def _forecast_and_compare(self, shards: list[str], end: int, now_seconds: float,
+                              failed: dict[str, str], spec: PolicySpec, policy_name: str,
+                              ) -> tuple[PassResult, int, dict[str, dict[str, Any]]]:
+        """The CPU part of a pass, in one worker thread: forecast, then what to write."""
+        result, refitted = self._forecast_all(shards, end, now_seconds, failed)
+        return result, refitted, self._changed(result, spec, policy_name, now_seconds)
+
+    async def _read(self, reads: list[Read], queries: Mapping[str, ShardQuery],
                     metrics: MetricsSource) -> tuple[dict[str, str], int, int]:
-        """Perform the store's reads; a shard whose read failed is forgotten, so the next pass
-        reads its whole window again rather than keep a hole."""
+        """Perform the store's reads, READ_CHUNK_SHARDS shards at a time (whole windows go
+        straight into one float32 block, so a first read of 100,000 shards never holds them
+        as float64); a shard whose read failed is forgotten, so the next pass reads its whole
+        window again rather than keep a hole."""
         failed: dict[str, str] = {}
         requests = samples = 0
         increments: dict[str, np.ndarray] = {}
-        windows: dict[str, np.ndarray] = {}
-        end = self.store.end_seconds
+        fresh: tuple[tuple[str, ...], np.ndarray] | None = None
+        step = self.forecast.step_seconds
         for read in reads:
-            got = await metrics.read([queries[s] for s in read.shards], read.start_seconds,
-                                     read.end_seconds, self.forecast.step_seconds)
-            requests, samples = requests + got.requests, samples + got.samples
-            failed.update(got.failed)
-            fresh = read.shards[0] not in self.store
-            for shard in read.shards:
-                if shard in got.values and shard not in got.failed:
-                    (windows if fresh else increments)[shard] = got.values[shard]
+            is_fresh = read.shards[0] not in self.store
+            block = (np.full((len(read.shards), self.store.window_points), np.nan, np.float32)
+                     if is_fresh else None)
+            for first in range(0, len(read.shards), READ_CHUNK_SHARDS):
+                chunk = read.shards[first:first + READ_CHUNK_SHARDS]
+                got = await metrics.read([queries[s] for s in chunk], read.start_seconds,
+                                         read.end_seconds, step)
+                requests, samples = requests + got.requests, samples + got.samples
+                failed.update(got.failed)
+                for row, shard in enumerate(chunk, start=first):
+                    if shard not in got.values or shard in got.failed:
+                        continue
+                    if block is not None:
+                        block[row] = got.values[shard][-self.store.window_points:]
+                    else:
+                        increments[shard] = got.values[shard]
+            if block is not None:
+                fresh = (read.shards, block)
         if reads:
-            end = max(r.end_seconds for r in reads)
+            await asyncio.to_thread(self._hold, max(r.end_seconds for r in reads), failed,
+                                    increments, fresh)
+        return failed, requests, samples
+
+    def _hold(self, end: int, failed: Mapping[str, str], increments: dict[str, np.ndarray],
+              fresh: tuple[tuple[str, ...], np.ndarray] | None) -> None:
+        """Put what was read into the store (in a worker thread: it touches every row)."""
         self.store.retain(set(self.store.names) - set(failed))
         self.model.retain(set(self.model.names) - set(failed))
-        if end is not None:
-            self.store.advance(end, increments)
-            self.store.add(end, windows)
-        return failed, requests, samples
+        self.store.advance(end, {s: v for s, v in increments.items() if s in self.store})
+        if fresh is not None:
+            keep = [i for i, shard in enumerate(fresh[0]) if shard not in failed]
+            self.store.add(end, [fresh[0][i] for i in keep], fresh[1][keep])
 
     def _forecast_all(self, shards: list[str], end: int, now_seconds: float,
                       failed: dict[str, str]) -> tuple[PassResult, int]:
@@ -198,7 +232,7 @@ class PolicyForecaster:
             model.retain(set())
             return
         rows = self.store.rows(model.names)
-        model.absorb(self.store.values[rows, -k:], end)
+        model.absorb(self.store.newest(rows, k), end)
 
     def _due(self, now_seconds: float) -> list[str]:
         """The rows whose full fit this pass can afford."""
@@ -213,7 +247,7 @@ class PolicyForecaster:
         refused: dict[str, str] = {}
         for first in range(0, len(names), FIT_ROWS):
             chunk = names[first:first + FIT_ROWS]
-            clean, refused_rows = prepare_rows(self.store.values[self.store.rows(chunk)],
+            clean, refused_rows = prepare_rows(self.store.window(self.store.rows(chunk)),
                                                spec.period_steps, spec.horizon_steps)
             refused.update({chunk[row]: why for row, why in refused_rows.items()})
             good = [i for i, n in enumerate(chunk) if n not in refused]
@@ -248,7 +282,7 @@ class PolicyForecaster:
                 horizon=spec.forecast.horizon, end_seconds=result.end_seconds,
                 computed_at=computed_at, backtest_mase=result.backtest_mase[shard],
                 fallback_reason=self._fallback_reason())
-            if material(self.written.get(shard), status, now_seconds):
+            if material(shard, self.written.get(shard), status, now_seconds):
                 changed[shard] = status
         return changed
 
@@ -260,18 +294,22 @@ class PolicyForecaster:
                 "operator's batch forecast uses holt-winters (the same additive, damped family)")
 
 
-def material(old: Mapping[str, Any] | None, new: Mapping[str, Any], now_seconds: float) -> bool:
-    """Whether `new` says something `old` (the prediction written last) does not: another
-    model or reason, a peak or upper bound moved by more than PEAK_TOLERANCE, or `old` is
-    older than MAX_PREDICTION_AGE_SECONDS."""
+def material(shard: str, old: Mapping[str, Any] | None, new: Mapping[str, Any],
+             now_seconds: float) -> bool:
+    """Whether `new` says something `old` (the prediction written last for `shard`) does not:
+    another model or reason, a peak or upper bound that moved materially (see PEAK_TOLERANCE),
+    or an `old` past its age limit."""
     if old is None:
         return True
     if any(old.get(key) != new.get(key) for key in ("model", "fallbackReason", "policy",
                                                      "horizon", "metric")):
         return True
-    if now_seconds - parse_rfc3339(str(old["computedAt"])).timestamp() >= \
-            MAX_PREDICTION_AGE_SECONDS:
+    spread = 1.0 + (zlib.crc32(shard.encode()) % 1000) / 1000
+    age = now_seconds - parse_rfc3339(str(old["computedAt"])).timestamp()
+    if age >= MAX_PREDICTION_AGE_SECONDS * spread:
         return True
+    noise = BAND_SHARE * max(float(old["upper"]) - float(old["lower"]), 0.0)
     return any(abs(float(new[key]) - float(old[key]))
-               > PEAK_TOLERANCE * max(abs(float(old[key])), 1e-9) for key in ("peak", "upper"))
+               > max(PEAK_TOLERANCE * abs(float(old[key])), noise, 1e-9)
+               for key in ("peak", "upper"))
 

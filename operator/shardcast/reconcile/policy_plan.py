@@ -6,6 +6,7 @@ load is unknown) and every other shard is planned."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import time
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from shardcast.api import decisions, quantity
 from shardcast.api.conditions import rfc3339
 from shardcast.api.policy_settings import planner_settings, threshold_bounds
 from shardcast.migration.model import KPI_REGRESSION, Phase
-from shardcast.planner.model import PlannerSettings
+from shardcast.planner.model import Plan, PlannerSettings, Snapshot
 from shardcast.planner.outcome_window import FinishedMove, Window
 from shardcast.planner.plan import plan
 from shardcast.planner.threshold import Threshold, adapt
@@ -103,12 +104,45 @@ class Planned:
     created: list[str]
 
 
+@dataclass(frozen=True)
+class _Decided:
+    settings: PlannerSettings
+    capacities: dict[str, float]
+    shards: dict[str, decisions.ShardForecast]
+    snapshot: Snapshot
+    chosen: Plan
+
+
 async def plan_policy(name: str, spec: Mapping[str, Any], result: PassResult,
                       shard_specs: Mapping[str, Mapping[str, Any]],
                       shard_nodes: Mapping[str, str],
                       node_allocatable: Mapping[str, Mapping[str, str]],
                       migrations: list[decisions.KnownMigration], creator: MigrationCreator,
                       adaptive: AdaptiveThreshold | None = None) -> Planned:
+    """Plan in a worker thread (thousands of shards are seconds of numpy), create the chosen
+    ShardMigrations, then render status in a worker thread again."""
+    decided = await asyncio.to_thread(_decide, spec, result, shard_specs, shard_nodes,
+                                      node_allocatable, migrations, adaptive)
+    mode = str(spec.get("mode", "propose-only"))
+    created: dict[str, str] = {}
+    if mode != "dry-run":
+        metric = str((spec.get("metric") or {}).get("type", "cpu"))
+        horizon = (spec.get("forecast") or {}).get("horizon", "30m")
+        for move in decided.chosen.moves:
+            body = decisions.migration_manifest(name, move, decided.shards[move.shard], mode,
+                                                metric, horizon, decided.settings)
+            await creator.create(body)
+            created[move.shard] = body["metadata"]["name"]
+    fields = await asyncio.to_thread(_render, decided, spec, result, migrations, created,
+                                     adaptive)
+    return Planned(fields, len(decided.chosen.moves), list(created.values()))
+
+
+def _decide(spec: Mapping[str, Any], result: PassResult,
+            shard_specs: Mapping[str, Mapping[str, Any]], shard_nodes: Mapping[str, str],
+            node_allocatable: Mapping[str, Mapping[str, str]],
+            migrations: list[decisions.KnownMigration],
+            adaptive: AdaptiveThreshold | None) -> _Decided:
     settings = planner_settings(spec, result.step_seconds,
                                 adaptive.threshold.current if adaptive else None)
     metric = str((spec.get("metric") or {}).get("type", "cpu"))
@@ -120,32 +154,31 @@ async def plan_policy(name: str, spec: Mapping[str, Any], result: PassResult,
     unknown = {shard_nodes[n] for n in result.failed if n in shard_nodes}
     snapshot = decisions.snapshot(list(shards.values()), capacities, migrations, time.time(),
                                   closed=unknown)
-    chosen = plan(snapshot, settings)
+    return _Decided(settings, capacities, shards, snapshot, plan(snapshot, settings))
+
+
+def _render(decided: _Decided, spec: Mapping[str, Any], result: PassResult,
+            migrations: list[decisions.KnownMigration], created: dict[str, str],
+            adaptive: AdaptiveThreshold | None) -> dict[str, Any]:
+    settings, chosen = decided.settings, decided.chosen
     mode = str(spec.get("mode", "propose-only"))
-    created: dict[str, str] = {}
-    if mode != "dry-run":
-        horizon = (spec.get("forecast") or {}).get("horizon", "30m")
-        for move in chosen.moves:
-            body = decisions.migration_manifest(name, move, shards[move.shard], mode, metric,
-                                                horizon, settings)
-            await creator.create(body)
-            created[move.shard] = body["metadata"]["name"]
-    nodes = decisions.node_status(snapshot, settings, result.end_seconds)
+    nodes = decisions.node_status(decided.snapshot, settings, result.end_seconds)
     overloaded = any(n["predictedPeak"] > settings.threshold * 100 for n in nodes)
     fields = {
-        "decisions": decisions.decisions(chosen, shards, settings, created),
+        "decisions": decisions.decisions(chosen, decided.shards, settings, created),
         "nodes": nodes,
         "whyNothingMoved": decisions.why_nothing_moved(chosen, mode, overloaded),
         "threshold": {"current": round(settings.threshold * 100, 2), "reason": CONFIGURED},
     }
     if adaptive is not None:
         adaptive.learn(spec, settings, nodes, migrations,
-                       {n: f.now for n, f in result.forecast.items()}, capacities, time.time())
+                       {n: f.now for n, f in result.forecast.items()}, decided.capacities,
+                       time.time())
         fields["threshold"] = {"current": round(adaptive.threshold.current * 100, 2),
                                "reason": adaptive.threshold.reason,
                                **({"changedAt": adaptive.changed_at} if adaptive.changed_at
                                   else {})}
-    return Planned(fields, len(chosen.moves), list(created.values()))
+    return fields
 
 
 def _capacities(spec: Mapping[str, Any], metric: str,
