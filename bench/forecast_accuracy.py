@@ -10,6 +10,7 @@ it has seen, as the operator's does. Horizons 5/15/60 min share one fit with a
 60-minute policy horizon; 6 h has its own fit with a 6-hour horizon.
 
     python bench/forecast_accuracy.py [TRACES_DIR] [--stride-minutes 5]
+        [--models seasonal-naive persistence]   (per-shard candidates to score; default all)
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ TEST_DAYS = 2
 LEVEL = 0.9
 AUTO = "auto"
 OPERATOR = "operator"
+OPERATOR_WINDOW_DAYS = 7  # the policy's default historyWindow (168h)
+OPERATOR_RETRAIN_SECONDS = 3600  # and retrainInterval
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Score:
 
 
 def score_trace(values: np.ndarray, step: int, horizon: int, report: list[int],
-                stride: int) -> dict[str, dict[int, Score]]:
+                stride: int, names: list[str]) -> dict[str, dict[int, Score]]:
     """Scores per model (and auto) at each reported step ahead."""
     period = DAY_SECONDS // step
     test = min(TEST_DAYS * period, len(values) // 4)
@@ -63,7 +66,7 @@ def score_trace(values: np.ndarray, step: int, horizon: int, report: list[int],
     history = series[:train_end]
     origins = backtest_origins(len(history), train_context, stride=3)
     results = []
-    for candidate in CANDIDATES.values():
+    for candidate in (CANDIDATES[name] for name in names):
         try:
             results.append(backtest(candidate, history, train_context, origins))
         except REJECTIONS as error:
@@ -72,7 +75,7 @@ def score_trace(values: np.ndarray, step: int, horizon: int, report: list[int],
     test_origins = np.arange(train_end - 1, len(series) - horizon, stride)
     actual = series[test_origins[:, None] + np.arange(1, horizon + 1)[None, :]]
     rejected = {h: Score(np.nan, np.nan, np.nan) for h in report}
-    scores = {name: rejected for name in CANDIDATES}
+    scores = {name: rejected for name in names}
     scores.update({r.model: _score(r, series, context, test_origins, actual, scale, report)
                    for r in results})
     scores[AUTO] = scores[best_of(results).model]
@@ -84,12 +87,19 @@ def score_trace(values: np.ndarray, step: int, horizon: int, report: list[int],
 def _operator_score(series: np.ndarray, train_end: int, period: int, horizon: int,
                     origins: np.ndarray, actual: np.ndarray, scale: float,
                     report: list[int]) -> dict[int, Score]:
-    """The policy cycle's batch forecaster: fitted on the training days, then absorbing each
-    held-out sample as it arrives and forecasting from every origin."""
-    fitted = batch.fit(series[None, :train_end], period, horizon, LEVEL)
-    absorbed = train_end - 1
+    """The policy cycle's batch forecaster as the operator runs it with its defaults: fitted on
+    the last OPERATOR_WINDOW_DAYS, refitted (and re-selected) every OPERATOR_RETRAIN_SECONDS,
+    absorbing each held-out sample in between, forecasting from every origin."""
+    step = DAY_SECONDS // period
+    window = OPERATOR_WINDOW_DAYS * period
+    retrain = max(1, OPERATOR_RETRAIN_SECONDS // step)
+    fitted, fitted_at, absorbed = None, -retrain, train_end - 1
     point, lower, upper = (np.empty((len(origins), horizon)) for _ in range(3))
     for i, origin in enumerate(origins):
+        if fitted is None or origin - fitted_at >= retrain:
+            fitted = batch.fit(series[None, max(0, origin + 1 - window):origin + 1], period,
+                               horizon, LEVEL)
+            fitted_at = absorbed = int(origin)
         while absorbed < origin:
             absorbed += 1
             fitted.update(series[absorbed:absorbed + 1])
@@ -135,11 +145,14 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("traces", nargs="?", type=Path, default=default_traces_dir())
     parser.add_argument("--stride-minutes", type=int, default=5)
+    parser.add_argument("--models", nargs="+", choices=list(CANDIDATES),
+                        default=list(CANDIDATES))
     args = parser.parse_args(argv)
     specs = discover(args.traces)
     if not specs:
         parser.error(f"no CSV traces under {args.traces}")
-    models = [*CANDIDATES, AUTO, OPERATOR]
+    names = list(dict.fromkeys(["seasonal-naive", "persistence", *args.models]))  # baselines
+    models = [*names, AUTO, OPERATOR]
     labels = {1: "5m", 3: "15m", 12: "60m", 72: "6h"}
     table: dict[str, dict[str, dict[int, Score]]] = {}
     began = time.perf_counter()
@@ -148,8 +161,8 @@ def main(argv: list[str]) -> int:
         step = trace.step_seconds
         stride = max(1, args.stride_minutes * 60 // step)
         hour = 3600 // step
-        short = score_trace(trace.values, step, hour, [1, 3, hour], stride)
-        long = score_trace(trace.values, step, 6 * hour, [6 * hour], stride)
+        short = score_trace(trace.values, step, hour, [1, 3, hour], stride, names)
+        long = score_trace(trace.values, step, 6 * hour, [6 * hour], stride, names)
         table[spec.name] = {m: {**short[m], **long[m]} for m in models}
         print(f"  scored {spec.name} ({time.perf_counter() - began:.0f}s)", file=sys.stderr)
     _print(table, models, labels)

@@ -19,6 +19,7 @@ from shardcast.forecast.bands import ErrorBands
 from shardcast.forecast.holt_winters import GRID, HoltWintersState, initial_state
 
 MAX_ERROR_CELLS = 2_000_000  # errors per model kept at once while calibrating (float64: 16 MB)
+RECENT_BAND_SEASONS = 2  # intervals from the errors of the last two seasons' origins
 SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE = 0, 1, 2
 MODEL_NAMES = ("seasonal-naive", "holt-winters", "persistence")  # indexed by the codes above
 
@@ -133,9 +134,13 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
     else:  # the baselines alone need no fit; the state only keeps the season slots in step
         state = initial_state(history, period, GRID[:1]).take((np.arange(n), np.zeros(n, int)))
         state.phase = length % period
+    # Recent origins weigh more (half-life: one season), so a level shift in the last day
+    # outweighs a week of the old regime and the model that follows it wins.
+    weights = 0.5 ** ((origins - 1 - np.arange(origins)) / period)
     mae = np.full((n, len(MODEL_NAMES)), np.inf)
     for code in models:
-        mae[:, code] = np.nan_to_num(np.nanmean(np.abs(errors[code]), axis=(0, 2)),
+        per_origin = np.nanmean(np.abs(errors[code]), axis=2)  # (origins, n)
+        mae[:, code] = np.nan_to_num(np.average(per_origin, axis=0, weights=weights),
                                      nan=np.inf)
     # A tie (a flat series) goes to the lower code: seasonal-naive, the long-standing baseline.
     model = np.argmin(mae, axis=1)
@@ -147,7 +152,8 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
     recent[:, (length - period + np.arange(period)) % period] = history[:, -period:]
     return BatchForecaster(
         holt_winters=state, recent=recent, last=history[:, -1].astype(float), model=model,
-        bands=ErrorBands.from_errors(chosen_errors, interval_level), mae=mae,
+        bands=ErrorBands.from_errors(chosen_errors[-min(origins, RECENT_BAND_SEASONS * period):],
+                                     interval_level), mae=mae,
         scale=naive_scale(history, period), interval_level=interval_level)
 
 
