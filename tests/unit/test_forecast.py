@@ -132,11 +132,8 @@ def test_the_interval_widens_after_misses_and_narrows_after_hits() -> None:
     errors = np.random.default_rng(5).standard_normal((500, HORIZON))
     interval = AdaptiveInterval(errors, target=0.9, rate=0.05)
     start = interval.bands().upper[0, -1]
-    interval.expect(1_000, lower=0.0, upper=1.0)
-    interval.expect(1_300, lower=0.0, upper=1.0)
-    interval.expect(9_000, lower=0.0, upper=1.0)  # not observed yet: stays pending
-    assert interval.settle(np.array([5.0, 7.0, 9.0]), start_seconds=1_000, step_seconds=300) == 2
-    assert list(interval.pending) == [9_000]
+    interval.observe(False)
+    interval.observe(False)
     wider = interval.bands().upper[0, -1]
     assert wider > start  # two misses
     for _ in range(40):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from shardcast.api import durations
 from shardcast.api.metrics import MetricNotConfigured, shard_query
-from shardcast.forecast.refits import due_refits
+from shardcast.forecast.fleet import FleetModel
 
 
 def test_shard_query_uses_the_template_with_the_shards_labels() -> None:
@@ -40,11 +43,9 @@ def test_a_bad_duration_says_what_it_expected() -> None:
         durations.seconds("5 minutes")
 
 
-def test_new_shards_fit_at_once_and_refits_are_spread_over_the_interval() -> None:
-    fitted = {f"s{i}": 0.0 for i in range(120)} | {"new": None}
-    # Retrain hourly, evaluate every 30 s: each cycle owes 1/120 of the shards, so 2 of 121.
-    due = due_refits(fitted, now=3600.0, retrain_seconds=3600, cycle_seconds=30)
-    assert due[0] == "new"
-    assert len(due) == 2
-    assert due_refits(fitted | {"new": 3000.0}, now=3599.0, retrain_seconds=3600,
-                      cycle_seconds=30) == []
+def test_never_fitted_rows_come_first_then_the_most_overdue_within_the_budget() -> None:
+    model = FleetModel(names=["a", "b", "c", "d"],
+                       fitted_at=np.array([100.0, -math.inf, 0.0, 3000.0]))
+    assert model.due(now_seconds=3600.0, retrain_seconds=3600, limit=2) == ["b", "c"]
+    assert model.due(now_seconds=3600.0, retrain_seconds=3600, limit=10) == ["b", "c"]
+    assert model.due(now_seconds=3700.0, retrain_seconds=3600, limit=10) == ["b", "c", "a"]

@@ -21,8 +21,6 @@ class AdaptiveInterval:
     target: float
     rate: float = DEFAULT_RATE
     miss_rate: float = field(init=False)  # the alpha of ACI: 1 - level in use
-    # Bounds promised for instants not yet observed: target time -> (lower, upper).
-    pending: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.miss_rate = 1.0 - self.target
@@ -36,20 +34,3 @@ class AdaptiveInterval:
 
     def observe(self, covered: bool) -> None:
         self.miss_rate += self.rate * ((1.0 - self.target) - (0.0 if covered else 1.0))
-
-    def expect(self, target_seconds: int, lower: float, upper: float) -> None:
-        """Remember a promise to check once the outcome at `target_seconds` is known."""
-        self.pending.setdefault(target_seconds, (lower, upper))
-
-    def settle(self, values: np.ndarray, start_seconds: int, step_seconds: int) -> int:
-        """Check every promise whose instant `values` (a grid from start_seconds) now covers;
-        returns how many were settled. Missing outcomes are dropped, not counted as hits."""
-        end = start_seconds + (len(values) - 1) * step_seconds
-        settled = 0
-        for target in sorted(t for t in self.pending if t <= end):
-            lower, upper = self.pending.pop(target)
-            index = (target - start_seconds) // step_seconds
-            if 0 <= index < len(values) and np.isfinite(values[index]):
-                self.observe(bool(lower <= values[index] <= upper))
-                settled += 1
-        return settled
