@@ -131,7 +131,14 @@ def measure(pool: np.ndarray, count: int, cycles: int, seed: int) -> dict[str, f
     forecaster = state.forecaster
     assert forecaster is not None
     fitted = int(np.isfinite(forecaster.model.fitted_at).sum())
+    model = forecaster.model.forecaster
+    assert model is not None
+    state_bytes = sum(a.nbytes for a in (
+        model.recent, model.last, model.model, model.bands.lower, model.bands.upper, model.mae,
+        model.scale, *(getattr(model.holt_winters, k) for k in (
+            "alpha", "beta", "gamma", "level", "trend", "season"))))
     return {"first": first_seconds, "steady": float(np.mean([s for s, _ in steady])),
+            "kib": (state_bytes + forecaster.store.values.nbytes) / count / 1024,
             "steady_max": max(s for s, _ in steady),
             "writes": float(np.mean([w for _, w in steady])), "fitted": fitted,
             "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
@@ -171,15 +178,16 @@ def main(argv: list[str]) -> int:
     print(f"per-shard path (replaced): select {fit * 1000:.0f} ms + forecast "
           f"{cycle * 1000:.1f} ms per shard (mean of {BASELINE_SAMPLE})")
     print(f"{'shards':>8} {'first s':>8} {'vs old':>8} {'steady s':>9} {'max s':>6} "
-          f"{'vs old':>8} {'writes':>7} {'full fits':>9} {'peak RSS MiB':>12}")
+          f"{'vs old':>8} {'writes':>7} {'full fits':>9} {'KiB/shard':>9} {'peak RSS MiB':>12}")
     for count in args.sizes:
         got = measure(pool, count, args.cycles, args.seed)
         print(f"{count:8,} {got['first']:8.2f} {fit * count / got['first']:7.0f}x "
               f"{got['steady']:9.3f} {got['steady_max']:6.2f} "
               f"{cycle * count / got['steady']:7.0f}x {got['writes']:7.0f} "
-              f"{got['fitted']:9,} {got['rss']:12.0f}")
+              f"{got['fitted']:9,} {got['kib']:9.1f} {got['rss']:12.0f}")
     print("targets: history update + forecast + plan at 100,000 shards <= 10 s and <= 2 GiB; "
-          "'vs old' is the per-shard path's time for the same shards over this one's")
+          "<= 50 KiB of state per shard (history window and model); 'vs old' is the per-shard "
+          "path's time for the same shards over this one's")
     return 0
 
 

@@ -45,6 +45,9 @@ class PolicyState:
 
     forecaster: PolicyForecaster | None = None
     adaptive: AdaptiveThreshold | None = None
+    # kopf runs a policy's timer and its event handlers concurrently; their cycles take turns
+    # (the state is mutated in worker threads).
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def forecaster_for(self, spec: PolicySpec) -> PolicyForecaster:
         if self.forecaster is None or not self.forecaster.fits(spec):
@@ -70,6 +73,11 @@ class CycleOutcome:
 
 
 async def run_cycle(inputs: CycleInputs, state: PolicyState, ports: Ports) -> CycleOutcome:
+    async with state.lock:
+        return await _run_cycle(inputs, state, ports)
+
+
+async def _run_cycle(inputs: CycleInputs, state: PolicyState, ports: Ports) -> CycleOutcome:
     queries, unconfigured = await asyncio.to_thread(shard_queries, inputs.shards, inputs.spec)
     forecaster = state.forecaster_for(inputs.spec)
     result, cost = await forecaster.run(inputs.spec, inputs.name, queries, ports.metrics,
