@@ -5,7 +5,8 @@ Each shard's history is a real trace from the traces folder, rolled in time and 
 seeded factor, served by an in-memory metrics source on the policy's grid; predictions go to a
 sink that only counts them. The cycle is `reconcile.policy_cycle.run_cycle` itself: the first
 cycle reads whole windows and gives every shard a forecast (baselines, plus the full fits its
-CPU budget allows); steady cycles each bring one new sample per shard. The per-shard baseline
+CPU budget allows), warm-up cycles finish the full fits within that budget, then steady cycles
+each bring one new sample per shard. The per-shard baseline
 (`forecast.select.select` + `forecast`, as the operator ran it before) is timed on a sample of
 shards and scaled to the fleet.
 
@@ -121,15 +122,20 @@ def measure(pool: np.ndarray, count: int, cycles: int, seed: int) -> dict[str, f
     first = asyncio.run(run_cycle(inputs(metrics, names), state, ports))
     first_seconds = time.perf_counter() - began
     assert first.outcome.forecast == count, first.outcome.failed
-    steady = []
-    for _ in range(cycles):
+    forecaster = state.forecaster
+    assert forecaster is not None
+
+    def step() -> tuple[float, int]:
         metrics.advanced += 1
         written = sink.written
         began = time.perf_counter()
         asyncio.run(run_cycle(inputs(metrics, names), state, ports))
-        steady.append((time.perf_counter() - began, sink.written - written))
-    forecaster = state.forecaster
-    assert forecaster is not None
+        return time.perf_counter() - began, sink.written - written
+
+    warm_up = []  # cycles that still spend their budget on full fits
+    while not np.isfinite(forecaster.model.fitted_at).all():
+        warm_up.append(step())
+    steady = [step() for _ in range(cycles)]
     fitted = int(np.isfinite(forecaster.model.fitted_at).sum())
     model = forecaster.model.forecaster
     assert model is not None
@@ -137,7 +143,9 @@ def measure(pool: np.ndarray, count: int, cycles: int, seed: int) -> dict[str, f
         model.recent, model.last, model.model, model.bands.lower, model.bands.upper, model.mae,
         model.scale, *(getattr(model.holt_winters, k) for k in (
             "alpha", "beta", "gamma", "level", "trend", "season"))))
-    return {"first": first_seconds, "steady": float(np.mean([s for s, _ in steady])),
+    return {"first": first_seconds, "warm": len(warm_up),
+            "warm_max": max((s for s, _ in warm_up), default=0.0),
+            "steady": float(np.mean([s for s, _ in steady])),
             "kib": (state_bytes + forecaster.store.values.nbytes) / count / 1024,
             "steady_max": max(s for s, _ in steady),
             "writes": float(np.mean([w for _, w in steady])), "fitted": fitted,
@@ -177,11 +185,13 @@ def main(argv: list[str]) -> int:
     fit, cycle = per_shard_seconds(pool, args.seed)
     print(f"per-shard path (replaced): select {fit * 1000:.0f} ms + forecast "
           f"{cycle * 1000:.1f} ms per shard (mean of {BASELINE_SAMPLE})")
-    print(f"{'shards':>8} {'first s':>8} {'vs old':>8} {'steady s':>9} {'max s':>6} "
-          f"{'vs old':>8} {'writes':>7} {'full fits':>9} {'KiB/shard':>9} {'peak RSS MiB':>12}")
+    print(f"{'shards':>8} {'first s':>8} {'vs old':>8} {'warm-up':>13} {'steady s':>9} "
+          f"{'max s':>6} {'vs old':>8} {'writes':>7} {'full fits':>9} {'KiB/shard':>9} "
+          f"{'peak RSS MiB':>12}")
     for count in args.sizes:
         got = measure(pool, count, args.cycles, args.seed)
         print(f"{count:8,} {got['first']:8.2f} {fit * count / got['first']:7.0f}x "
+              f"{got['warm']:3.0f} x <={got['warm_max']:5.1f}s "
               f"{got['steady']:9.3f} {got['steady_max']:6.2f} "
               f"{cycle * count / got['steady']:7.0f}x {got['writes']:7.0f} "
               f"{got['fitted']:9,} {got['kib']:9.1f} {got['rss']:12.0f}")
