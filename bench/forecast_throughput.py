@@ -30,6 +30,7 @@ import numpy as np
 
 from shardcast.api.metrics import ShardQuery
 from shardcast.api.policy_spec import PolicySpec
+from shardcast.clients.prometheus_batch import BatchRead
 from shardcast.forecast.select import forecast, select
 from shardcast.reconcile.policy_cycle import CycleInputs, PolicyState, Ports, run_cycle
 from shardcast.traces import discover, load_trace
@@ -41,14 +42,6 @@ BASELINE_SAMPLE = 12
 SPEC = {"mode": "dry-run", "metric": {"type": "cpu"},
         "forecast": {"model": "auto", "horizon": "30m", "historyWindow": "168h"},
         "threshold": {"utilization": 80}, "capacity": {"source": "Fixed", "value": "60"}}
-
-
-@dataclass(frozen=True)
-class Read:
-    values: dict[str, np.ndarray]
-    failed: dict[str, str]
-    requests: int
-    samples: int
 
 
 @dataclass
@@ -64,12 +57,12 @@ class Fleet:
     advanced: int = 0
 
     async def read(self, queries: Sequence[ShardQuery], start_seconds: int, end_seconds: int,
-                   step_seconds: int) -> Read:
+                   step_seconds: int) -> BatchRead:
         rows = np.array([self.index[q.shard] for q in queries])
         t = (np.arange(start_seconds, end_seconds + 1, step_seconds) - END) // step_seconds
         columns = (t[None, :] + self.shift[rows, None]) % self.pool.shape[1]
         values = self.pool[self.pick[rows, None], columns] * self.scale[rows, None]
-        return Read({q.shard: values[i] for i, q in enumerate(queries)}, {}, 1, values.size)
+        return BatchRead({q.shard: values[i] for i, q in enumerate(queries)}, {}, 1, values.size)
 
 
 @dataclass

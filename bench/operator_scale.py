@@ -1,27 +1,39 @@
 """The operator's own path at N shards, on the real local stack: how long until every Shard has a
-forecast, what a steady policy cycle costs (wall time, Prometheus requests, Kubernetes writes,
-CPU), peak RSS and event-loop responsiveness, and optionally the same against a baseline commit.
+forecast, what a steady policy cycle costs (wall time, Prometheus requests and samples,
+Kubernetes writes, CPU), peak RSS and event-loop responsiveness; optionally the same for a
+baseline commit's operator on the same objects.
 
-Per size N: a fresh namespace `scale-<N>-<random>`; N series `shardcast_shard_cpu_cores{shard,
-namespace}` backfilled into the stack's Prometheus (promtool, 5-minute steps over the history
-window ending now, plus `--ahead` of samples beyond now that become visible as the clock passes
-them: the stack's Prometheus scrapes nothing, so this is how the steady cycles get new samples),
-each a real trace rolled and scaled by a seeded factor so the four 8-core kwok nodes sit at 35-65%
-on average; N Shards reading them through the built-in cpu template (spec.metrics.cpu.labels),
-P dry-run MigrationPolicies (`model: auto`, horizon 30m) selecting N/P shards each by the label
-`policy: p<i>`; then `shardcast run --standalone --namespace <ns>` as a subprocess, watched from
-outside: Shards listed every ~2 s (server-side Table, one column, pages of 1000) until all have
-status.prediction, then `--steady-cycles` policy cycles (status.lastEvaluation.time changes),
-over which Prometheus', the API server's and the operator's own /metrics are differenced. RSS
-(the operator and its children) and the kopf liveness endpoint are sampled every 0.5 s.
+Per size N:
+- a fresh namespace `scale-<N>-<random>`, after checking with a probe Shard that no other
+  operator serves it (a stack test's operator watches every namespace; the bench waits for it
+  to go away, `--foreign-wait`, and otherwise warns that the figures include its work);
+- N series `shardcast_shard_cpu_cores{shard, namespace}` backfilled into the stack's Prometheus
+  through promtool (devstack/bulk_series.py: chunks of series, one promtool pass each, blocks
+  moved into the running Prometheus, which loads them within a minute; the bench then waits
+  until they are served and Prometheus has compacted the overlapping blocks). 5-minute steps over
+  `--window` ending at aligned_now(300), plus `--ahead` of samples beyond now that become
+  visible as the clock passes them: the stack's Prometheus scrapes nothing (scrape_configs: []),
+  so that is how the steady cycles see new samples. Each series is a real trace, rolled and
+  scaled by a seeded factor so that the four 8-core kwok nodes sit at 35-65% on average;
+- N Shards reading them through the built-in cpu template (spec.metrics.cpu.labels
+  {shard, namespace}) and P dry-run MigrationPolicies (`model: auto`, horizon 30m,
+  historyWindow = window) of N/P shards each, selected by the label `policy: p<i>`;
+- `shardcast run --standalone --namespace <ns>` as a subprocess, observed from outside: Shards
+  listed every ~2 s (a server-side Table of printer columns, pages of 1000) until all have
+  status.prediction; then a steady phase of at least `--steady-cycles` policy cycles
+  (status.lastEvaluation.time changes) and `--forecast-cycles` cycles that read new samples,
+  over which Prometheus', the API server's and the operator's /metrics are differenced and the
+  namespace's objects watched; RSS (with children) and kopf's liveness endpoint sampled every
+  0.5 s; then SIGTERM (SIGKILL after 20 s), finalizers off, the namespace deleted.
 
-Needs the local stack (`shardcast devstack up`). The cycle interval is set to `--resync` seconds
-(SHARDCAST_RESYNC_SECONDS and the policies' evaluationInterval; default 15 s, not 30 s).
-Prometheus' and the API server's counters are server-wide: anything else using the stack during
-a run (stack tests, a demo) is counted too.
+The cycle interval is `--resync` seconds (SHARDCAST_RESYNC_SECONDS and the policies'
+evaluationInterval; default 15 s rather than 30 s). Prometheus' and the API server's counters
+are server-wide: anything else using the stack meanwhile (stack tests, a demo) is counted too;
+the namespace's own writes come from watches. Needs the local stack (`shardcast devstack up`).
 
-    .venv/bin/python bench/operator_scale.py ../shared/traces [--sizes 1000 10000] [--policies 1]
-        [--window 168h] [--steady-cycles 3] [--seed 7] [--baseline-ref fed8016 --baseline-max 200]
+    .venv/bin/python bench/operator_scale.py ../shared/traces [--sizes 1000 10000]
+        [--policies 1] [--window 168h] [--steady-cycles 3] [--seed 7]
+        [--baseline-ref fed8016 --baseline-max 200]
 """
 
 from __future__ import annotations
@@ -718,6 +730,7 @@ class Run:
     lag_gauge_s: float | None = None
     without: list[str] = field(default_factory=list)  # policies' withoutForecast, if not all
     killed: bool = False  # by us: its RSS passed --rss-limit
+    predict_cpu_s: float = 0.0  # operator CPU seconds until all were predicted (or gave up)
 
 
 def snapshot(kube: Kube, operator: Operator, mods: Modifications) -> Snapshot:
@@ -897,8 +910,9 @@ def measure(kube: Kube, ns: str, n: int, settings: Settings, label: str,
     try:
         with Watch(operator, settings.rss_limit_mib * 1024) as watch:
             wait_predicted(kube, ns, run, operator, predict_timeout)
+            run.predict_cpu_s = operator.cpu_seconds()
             if run.predicted_s is None:
-                run.without = without_forecast(kube, ns, policies)
+                run.without = diagnose(kube, ns, policies)
             if run.predicted_s is not None:
                 left = min(steady_timeout, predict_timeout + steady_timeout
                            - (time.monotonic() - began))
@@ -920,12 +934,15 @@ def measure(kube: Kube, ns: str, n: int, settings: Settings, label: str,
     return run
 
 
-def without_forecast(kube: Kube, ns: str, policies: list[str]) -> list[str]:
-    """The first few shards each policy reports without a forecast, and why."""
+def diagnose(kube: Kube, ns: str, policies: list[str]) -> list[str]:
+    """What each policy's status says: its last evaluation, Ready, and the first few shards it
+    reports without a forecast, and why."""
     found = []
     for name in policies:
         with contextlib.suppress(OSError, RuntimeError, kubernetes.client.ApiException):
             status = kube.policy(ns, name).get("status", {})
+            found.append(f"{name}: lastEvaluation {status.get('lastEvaluation') or 'never'}; "
+                         f"{_ready_message(status)}")
             found += [f"{name}/{w.get('shard')}: {str(w.get('reason'))[:200]}"
                       for w in (status.get("withoutForecast") or [])[:3]]
     return found
@@ -1156,8 +1173,12 @@ def print_run_notes(run: Run) -> None:
     if run.killed:
         print(f"  {run.label}: KILLED by the bench: its RSS passed --rss-limit "
               f"({run.peak_rss_mib:.0f} MiB)")
+    wall = run.predicted_s if run.predicted_s is not None else run.waited_s
+    print(f"  {run.label}: operator CPU until predicted: {run.predict_cpu_s:.0f} s in "
+          f"{wall:.0f} s; Shards listed every 2 s or as fast as listing allowed (slowest "
+          f"{run.poll_worst_s:.1f} s)")
     for line in run.without:
-        print(f"  {run.label}: without forecast: {line}")
+        print(f"  {run.label}: policy status: {line}")
     if run.steady is not None and (foreign := sum(c.work == "?" for c in run.steady.cycles)):
         print(f"  {run.label}: WARNING: {foreign} steady cycle(s) were not counted by this "
               "operator: another process evaluated the policy, its work is in the figures")

@@ -13,6 +13,7 @@ import pytest
 
 from shardcast.api.metrics import ShardQuery
 from shardcast.api.policy_spec import PolicySpec
+from shardcast.clients.prometheus_batch import BatchRead
 from shardcast.forecast import batch
 from shardcast.reconcile.history_store import HistoryStore
 from shardcast.reconcile.policy_cycle import CycleInputs, PolicyState, Ports, run_cycle
@@ -27,14 +28,6 @@ SPEC = {"mode": "propose-only", "metric": {"type": "cpu"},
 CPU_TRACES = [t.name for t in TRACES if "cpu" in t.name and t.step_seconds == STEP][:6]
 
 
-@dataclass(frozen=True)
-class Read:
-    values: dict[str, np.ndarray]
-    failed: dict[str, str]
-    requests: int
-    samples: int
-
-
 @dataclass
 class TraceMetrics:
     """Each shard reads one real trace (cores = percent / 20), its last sample at END +
@@ -47,7 +40,7 @@ class TraceMetrics:
     asked: list[tuple[tuple[str, ...], int, int]] = field(default_factory=list)
 
     async def read(self, queries: Sequence[ShardQuery], start_seconds: int, end_seconds: int,
-                   step_seconds: int) -> Read:
+                   step_seconds: int) -> BatchRead:
         names = tuple(q.shard for q in queries)
         self.asked.append((names, start_seconds, end_seconds))
         values, failed = {}, {}
@@ -56,7 +49,7 @@ class TraceMetrics:
                 failed[name] = "Prometheus could not answer: HTTP 503"
                 continue
             values[name] = self.window(name, start_seconds, end_seconds)
-        return Read(values, failed, 1, sum(int(np.isfinite(v).sum()) for v in values.values()))
+        return BatchRead(values, failed, 1, sum(int(np.isfinite(v).sum()) for v in values.values()))
 
     def window(self, name: str, start: int, end: int) -> np.ndarray:
         points = (end - start) // STEP + 1
