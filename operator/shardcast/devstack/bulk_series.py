@@ -82,16 +82,22 @@ def _make_blocks(staging: Path, series: Iterable[Series], chunk_series: int,
     n_series = n_samples = 0
     write_s = promtool_s = 0.0
     running: _Promtool | None = None
-    for index, chunk in enumerate(_chunks(series, chunk_series)):
-        t0 = time.monotonic()
-        path, samples = _write_chunk(staging, chunk)
-        write_s += time.monotonic() - t0
-        n_series, n_samples = n_series + len(chunk), n_samples + samples
+    try:
+        for index, chunk in enumerate(_chunks(series, chunk_series)):
+            t0 = time.monotonic()
+            path, samples = _write_chunk(staging, chunk)
+            write_s += time.monotonic() - t0
+            n_series, n_samples = n_series + len(chunk), n_samples + samples
+            if running is not None:
+                promtool_s += running.wait()
+            running = _Promtool(path, staging / f"blocks-{index}", block_hours)
         if running is not None:
             promtool_s += running.wait()
-        running = _Promtool(path, staging / f"blocks-{index}", block_hours)
-    if running is not None:
-        promtool_s += running.wait()
+            running = None
+    finally:
+        if running is not None:  # interrupted: its blocks would be thrown away anyway
+            running.proc.kill()
+            running.proc.wait()
     return (n_series, n_samples), write_s, promtool_s
 
 
