@@ -96,11 +96,10 @@ def on_grid(samples: Iterable[Sequence[Any]], start_seconds: int, step_seconds: 
     Values arrive as strings; NaN and +-Inf become NaN, the same as no sample.
     """
     values = np.full(points, np.nan)
-    for timestamp, raw in samples:
-        k = round((float(timestamp) - start_seconds) / step_seconds)
-        value = float(raw)
-        if 0 <= k < points and math.isfinite(value):
-            values[k] = value
+    pairs = np.asarray(samples, dtype=float).reshape(-1, 2)  # numpy parses "NaN" and "+Inf"
+    k = np.rint((pairs[:, 0] - start_seconds) / step_seconds).astype(int)
+    keep = (k >= 0) & (k < points) & np.isfinite(pairs[:, 1])
+    values[k[keep]] = pairs[keep, 1]
     return values
 
 

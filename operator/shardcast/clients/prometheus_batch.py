@@ -89,18 +89,18 @@ async def _read(prom: PrometheusConnect, batch: QueryBatch,
     for requests, (first, begin, finish) in enumerate(windows, start=1):
         try:
             async with gate:
-                result = await asyncio.to_thread(_post_range, prom, batch.promql, begin,
+                result = await asyncio.to_thread(_post_on_grid, prom, batch.promql, begin,
                                                  finish, step)
         except MetricsUnavailable as error:
             return BatchRead({}, _failed(prom.url, batch, begin, finish, step, str(error)),
                              requests, samples)
         count = (finish - begin) // step + 1
-        for labels, chunk in result:
-            samples += len(chunk)
+        for labels, grid, received in result:
+            samples += received
             # A label Prometheus leaves out has the empty value, as a matcher `key=""` sees it.
             for shard in owners.get(labels.get(batch.varying, "") if batch.varying else "", ()):
                 series[shard].add(_selector(labels))
-                values[shard][first:first + count] = on_grid(chunk, begin, step, count)
+                values[shard][first:first + count] = grid
     return _settled(batch, values, series, len(windows), samples)
 
 
@@ -138,6 +138,15 @@ def _settled(batch: QueryBatch, values: Mapping[str, np.ndarray],
         else:
             kept[member.shard] = values[member.shard]
     return BatchRead(kept, failed, requests, samples)
+
+
+def _post_on_grid(prom: PrometheusConnect, promql: str, begin: int, finish: int,
+                  step: int) -> list[tuple[Mapping[str, str], np.ndarray, int]]:
+    """`_post_range` with every series put on the grid, all in the calling (worker) thread:
+    thousands of series of thousands of samples must not be parsed on the event loop."""
+    count = (finish - begin) // step + 1
+    return [(labels, on_grid(chunk, begin, step, count), len(chunk))
+            for labels, chunk in _post_range(prom, promql, begin, finish, step)]
 
 
 def _post_range(prom: PrometheusConnect, promql: str, begin: int, finish: int,
