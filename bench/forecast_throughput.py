@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from shardcast.api.metrics import ShardQuery
+from shardcast.api.nodes import NodeState
 from shardcast.api.policy_spec import PolicySpec
 from shardcast.clients.prometheus_batch import BatchRead
 from shardcast.forecast.select import forecast, select
@@ -102,7 +103,7 @@ def inputs(metrics: Fleet, names: list[str]) -> CycleInputs:
                   "sizeBytes": 1 << 30} for i, n in enumerate(names)}
     return CycleInputs("bench", PolicySpec.from_dict(SPEC), {}, shards,
                        {n: s["placement"]["node"] for n, s in shards.items()},
-                       {n: {"cpu": "60"} for n in nodes}, [],
+                       {n: NodeState({"cpu": "60"}) for n in nodes}, frozenset(), [],
                        END + metrics.advanced * STEP + 7)
 
 

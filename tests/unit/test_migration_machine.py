@@ -115,3 +115,31 @@ def test_gates_compare_with_the_kpis_before_the_shift() -> None:
     broken = regression(before, Kpis(0.2, 0.02, 50), limits)
     assert broken is not None
     assert "latency 0.2s > 0.1s" in broken and "error rate" in broken and "0.50x" in broken
+
+
+GONE = ("TargetNotFound", "there is no Node 'node-zz'")
+
+
+def test_a_target_that_is_not_a_usable_node_is_refused_before_any_claim() -> None:
+    step = _step(replace(START, target_refused=GONE))
+    assert (step.action, step.phase, step.reason) == (actions.RollBack(), Phase.FAILED,
+                                                      "TargetNotFound")
+    assert "nothing was moved" in step.message
+
+
+@pytest.mark.parametrize("phase", [Phase.PENDING, Phase.SYNCING, Phase.REDIRECTING,
+                                   Phase.CUTTING_OVER])
+def test_a_target_that_becomes_unusable_mid_move_rolls_back(phase: Phase) -> None:
+    refused = ("TargetUnschedulable", "Node 'node-b' is cordoned (spec.unschedulable)")
+    seen = replace(START, phase=phase, claimed_by_us=True, epoch=4, traffic_percent=50,
+                   sync_job=JobState.RUNNING, cutover_job=JobState.SUCCEEDED,
+                   target_refused=refused)
+    step = _step(seen)
+    assert (step.action, step.phase, step.reason) == (actions.RollBack(), Phase.ROLLED_BACK,
+                                                      "TargetUnschedulable")
+    assert "node-a stayed authoritative" in step.message
+
+
+def test_an_approval_still_pending_is_reported_before_the_target() -> None:
+    step = _step(replace(START, blocked=("AwaitingApproval", "approve it"), target_refused=GONE))
+    assert (step.action, step.reason) == (actions.Hold(), "AwaitingApproval")

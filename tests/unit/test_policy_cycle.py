@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from shardcast.api.metrics import ShardQuery
+from shardcast.api.nodes import NodeState, Taint, Toleration
 from shardcast.api.policy_spec import PolicySpec
 from shardcast.clients.prometheus_batch import BatchRead
 from shardcast.forecast import batch
@@ -94,10 +95,13 @@ def shards(names: Sequence[str], node: str = "node-a") -> dict[str, dict[str, An
 
 def cycle(metrics: TraceMetrics, state: PolicyState, names: Sequence[str],
           sink: Sink | None = None, creator: Creator | None = None,
-          spec: Mapping[str, Any] = SPEC) -> Any:
+          spec: Mapping[str, Any] = SPEC, nodes: Mapping[str, NodeState] | None = None,
+          tolerations: frozenset[tuple[Toleration, ...]] = frozenset()) -> Any:
     inputs = CycleInputs("p", PolicySpec.from_dict(spec), {}, shards(names),
                          dict.fromkeys(names, "node-a"),
-                         {n: {"cpu": "8"} for n in ("node-a", "node-b", "node-c")}, [],
+                         nodes or dict.fromkeys(("node-a", "node-b", "node-c"),
+                                                NodeState({"cpu": "8"})),
+                         tolerations, [],
                          END + metrics.advanced * STEP + 7)
     return asyncio.run(run_cycle(inputs, state, Ports(metrics, sink or Sink(),
                                                       creator or Creator())))
@@ -167,6 +171,41 @@ def test_a_shard_without_history_is_named_and_the_others_are_still_planned() -> 
     assert "missing" in done.outcome.failed["s1"]
     assert done.outcome.forecast == len(names) - 1
     assert "nodes" in done.fields  # the planner ran on the rest
+
+
+DEDICATED = Taint("dedicated", "db", "NoSchedule")
+
+
+def test_moves_go_only_to_nodes_the_shards_may_use_and_status_says_why_the_others_not() -> None:
+    nodes = {"node-a": NodeState({"cpu": "8"}),
+             "node-b": NodeState({"cpu": "8"}, unschedulable=True),
+             "node-c": NodeState({"cpu": "8"}, ready=False),
+             "node-d": NodeState({"cpu": "8"}, taints=(DEDICATED,)),
+             "node-e": NodeState({"cpu": "8"})}
+    creator = Creator()
+    done = cycle(TraceMetrics(traces()), PolicyState(), sorted(traces()), creator=creator,
+                 nodes=nodes)
+    assert creator.created, "six hot shards on one 8-core node: something must move"
+    assert {m["spec"]["target"] for m in creator.created} == {"node-e"}
+    closed = {n["name"]: n.get("closed", "") for n in done.fields["nodes"]}
+    assert "cordoned" in closed["node-b"] and "not Ready" in closed["node-c"]
+    assert "dedicated=db:NoSchedule" in closed["node-d"]
+    assert closed["node-a"] == closed["node-e"] == ""
+
+
+def test_a_taint_the_workloads_tolerate_keeps_the_node_open() -> None:
+    nodes = {"node-a": NodeState({"cpu": "8"}),
+             "node-d": NodeState({"cpu": "8"}, taints=(DEDICATED,))}
+    creator = Creator()
+    tolerate = frozenset({(Toleration("dedicated", "Equal", "db", "NoSchedule"),)})
+    cycle(TraceMetrics(traces()), PolicyState(), sorted(traces()), creator=creator,
+          nodes=nodes, tolerations=tolerate)
+    assert {m["spec"]["target"] for m in creator.created} == {"node-d"}
+    untolerated = frozenset({*tolerate, ()})  # one workload without the toleration closes it
+    creator = Creator()
+    cycle(TraceMetrics(traces()), PolicyState(), sorted(traces()), creator=creator,
+          nodes=nodes, tolerations=untolerated)
+    assert not creator.created
 
 
 def test_a_failed_read_is_read_whole_again_next_cycle() -> None:

@@ -106,8 +106,10 @@ def why_nothing_moved(plan: Plan, mode: str, overloaded: bool) -> str:
     return ("; ".join(plan.rejected[:3]) or "no move would relieve the projected overload")[:1024]
 
 
-def node_status(snapshot_: Snapshot, settings: PlannerSettings,
-                end_seconds: int) -> list[dict[str, Any]]:
+def node_status(snapshot_: Snapshot, settings: PlannerSettings, end_seconds: int,
+                closed: Mapping[str, str]) -> list[dict[str, Any]]:
+    """status.nodes: each node's load now and projected peak; `closed` nodes (node -> why)
+    say why no move may arrive there."""
     entries = []
     by_node: dict[str, list[ShardView]] = {}
     for shard in snapshot_.shards:
@@ -122,12 +124,15 @@ def node_status(snapshot_: Snapshot, settings: PlannerSettings,
         band = np.sqrt(spread) if settings.trigger == "upper" else 0.0
         projected = (point + band) / node.capacity
         peak = int(np.argmax(projected))
-        entries.append({
+        entry = {
             "name": node.name, "capacity": node.capacity,
             "utilization": round(float(point[0] / node.capacity) * 100, 2),
             "predictedPeak": round(float(projected[peak]) * 100, 2),
             "peakTime": _at(end_seconds + peak * settings.step_seconds),
-            "shards": len(mine)})
+            "shards": len(mine)}
+        if node.name in closed:
+            entry["closed"] = closed[node.name][:256]
+        entries.append(entry)
     return entries[:256]
 
 

@@ -31,6 +31,17 @@ def planner_settings(spec: Mapping[str, Any], step_seconds: int,
         max_concurrent=int(limits.get("global", 2)), max_per_node=int(limits.get("perNode", 1)))
 
 
+ALLOCATABLE = {"cpu": "cpu", "memory": "memory"}  # metric -> the Node's allocatable resource
+
+
+def allocatable_resource(spec: Mapping[str, Any]) -> str | None:
+    """The Node allocatable resource a policy's capacity comes from; None when the capacity
+    does not come from the Node (spec.capacity.source Fixed) or the metric has none."""
+    if (spec.get("capacity") or {}).get("source", "NodeAllocatable") != "NodeAllocatable":
+        return None
+    return ALLOCATABLE.get(str((spec.get("metric") or {}).get("type", "cpu")))
+
+
 def threshold_bounds(spec: Mapping[str, Any]) -> ThresholdBounds | None:
     adaptive = (spec.get("threshold") or {}).get("adaptive") or {}
     if not adaptive.get("enabled"):

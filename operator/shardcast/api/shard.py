@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shardcast.api.conditions import Condition, find
+from shardcast.api.nodes import Toleration
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class WorkloadState:
 
     replicas: int
     ready_replicas: int
+    # the pod template's tolerations: which tainted nodes the shard may move to
+    tolerations: tuple[Toleration, ...] = ()
 
 
 @dataclass(frozen=True)

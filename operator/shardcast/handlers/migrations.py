@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import kopf
@@ -18,6 +18,9 @@ from shardcast.api import migration
 from shardcast.api.conditions import Condition, parse_rfc3339, rfc3339
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
 from shardcast.api.migration_jobs import job_env, job_manifest, job_name
+from shardcast.api.nodes import NodeState, refusal
+from shardcast.api.policy_settings import allocatable_resource
+from shardcast.api.shard import WorkloadState
 from shardcast.api.traffic_shift import kpi_queries, shift_settings
 from shardcast.clients import kubernetes as k8s
 from shardcast.clients.jobs import JobRunner
@@ -81,10 +84,13 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
                                                                   generation))
         return
     try:
+        shard_spec = _shard_spec(kwargs["shard_specs"], namespace, spec["shard"])
         world = await _observe(store, memo.jobs, ns, name, uid, spec, status, phase,
-                               blocked, policy or {},
-                               _shard_spec(kwargs["shard_specs"], namespace, spec["shard"]))
-        step = next_step(world.seen, shift_settings(world.policy))
+                               blocked, policy or {}, shard_spec)
+        refused = _target_refusal(spec["target"], kwargs["node_states"], kwargs["workloads"],
+                                  namespace, shard_spec, policy or {})
+        step = next_step(replace(world.seen, target_refused=refused),
+                         shift_settings(world.policy))
         if step is None:
             return
         await _perform(step, world, store, memo.jobs, ns, name, uid, body, spec, patch)
@@ -134,6 +140,19 @@ async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, u
         kpis_before=migration.kpis_from_status(status.get("kpisBefore")), kpis_now=kpis_now,
         kpis_error=kpis_error)
     return World(seen, placement, claim if ours else None, policy, shard_spec)
+
+
+def _target_refusal(target: str, node_states: kopf.Index[None, dict[str, NodeState]],
+                    workloads: kopf.Index[tuple[str | None, str], WorkloadState],
+                    namespace: str | None, shard_spec: dict[str, Any],
+                    policy: dict[str, Any]) -> tuple[str, str] | None:
+    """Why the target is not a Node this shard may use now, from the informers' views."""
+    node = next((states[target] for states in node_states.get(None, []) if target in states),
+                None)
+    workload = next(iter(workloads.get(
+        (namespace, (shard_spec.get("workload") or {}).get("name", "")), [])), None)
+    return refusal(target, node, workload.tolerations if workload else (),
+                   allocatable_resource(policy))
 
 
 def _shard_spec(shard_specs: kopf.Index[str | None, dict[str, dict[str, Any]]],

@@ -11,7 +11,9 @@ import kopf
 from shardcast.api import decisions, policy
 from shardcast.api.conditions import rfc3339
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
+from shardcast.api.nodes import NodeState, Toleration
 from shardcast.api.policy_spec import PolicySpec
+from shardcast.api.shard import WorkloadState
 from shardcast.clients import kubernetes as k8s
 from shardcast.clients.prometheus_batch import PrometheusSource
 from shardcast.handlers import metrics
@@ -53,7 +55,8 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
         inputs = CycleInputs(
             name, parsed, body.get("status", {}), mine,
             _shard_nodes(kwargs["shard_nodes"], namespace, mine),
-            _merged(kwargs["node_allocatable"], None),
+            _merged(kwargs["node_states"], None),
+            _tolerations(kwargs["workloads"], namespace, mine),
             [m for m in _merged(kwargs["known_migrations"], namespace).values()
              if m.shard in mine], time.time())
         state = memo.setdefault("policy_state", PolicyState())
@@ -70,10 +73,11 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
 
 
 @kopf.index("", "v1", "nodes")
-def node_allocatable(name: str, status: kopf.Status,
-                     **_: Any) -> dict[None, dict[str, dict[str, str]]]:
-    """node -> allocatable resources: the capacity a policy's NodeAllocatable source reads."""
-    return {None: {name: dict(status.get("allocatable") or {})}}
+def node_states(name: str, spec: kopf.Spec, status: kopf.Status,
+                **_: Any) -> dict[None, dict[str, NodeState]]:
+    """node -> capacity, readiness, cordon and taints: where a policy may move shards, and
+    whether a migration's target is a usable Node."""
+    return {None: {name: NodeState.from_object(spec, status)}}
 
 
 @kopf.index(GROUP, VERSION, MIGRATIONS)
@@ -92,6 +96,18 @@ def _shard_nodes(index: kopf.Index[tuple[str | None, str], str], namespace: str 
         if nodes and nodes[0]:
             found[shard] = nodes[0]
     return found
+
+
+def _tolerations(workloads: kopf.Index[tuple[str | None, str], WorkloadState],
+                 namespace: str | None, shards: dict[str, Any],
+                 ) -> frozenset[tuple[Toleration, ...]]:
+    """The distinct toleration sets of the shards' workloads (a handful, however many shards)."""
+    names = {str(spec["workload"]["name"]) for spec in shards.values()}
+    found: set[tuple[Toleration, ...]] = set()
+    for name in names:
+        for state in workloads.get((namespace, name), []):
+            found.add(state.tolerations)
+    return frozenset(found)
 
 
 def _merged(index: kopf.Index[str | None, dict[str, Any]], namespace: str | None,

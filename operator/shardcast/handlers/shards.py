@@ -20,6 +20,7 @@ import kopf
 from shardcast.api import shard
 from shardcast.api.conditions import Condition, find, merge, rfc3339
 from shardcast.api.kinds import GROUP, SHARDS, VERSION
+from shardcast.api.nodes import tolerations_of
 from shardcast.clients import kubernetes as k8s
 from shardcast.consensus.mirror import PlacementMirror
 from shardcast.consensus.store import ConsensusUnavailable
@@ -44,7 +45,8 @@ def workloads(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.St
               **_: Any) -> dict[tuple[str | None, str], shard.WorkloadState]:
     return {(namespace, name): shard.WorkloadState(
         replicas=int(spec.get("replicas") or 0),
-        ready_replicas=int(status.get("readyReplicas") or 0))}
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        tolerations=tolerations_of(spec.get("template", {}).get("spec", {})))}
 
 
 @kopf.index(GROUP, VERSION, SHARDS)

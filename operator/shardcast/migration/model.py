@@ -72,3 +72,5 @@ class Observed:
     kpis_before: Kpis | None = None
     kpis_now: Kpis | None = None
     kpis_error: str | None = None  # why the KPIs could not be read this pass
+    # (reason, message) why the target is not a Node the shard may use now (api.nodes.refusal)
+    target_refused: tuple[str, str] | None = None

@@ -11,6 +11,7 @@ from typing import Any
 
 from shardcast.api import decisions, policy
 from shardcast.api.metrics import MetricNotConfigured, ShardQuery, query_of
+from shardcast.api.nodes import NodeState, Toleration
 from shardcast.api.policy_settings import threshold_bounds
 from shardcast.api.policy_spec import PolicySpec
 from shardcast.reconcile.policy_forecast import PassCost, PolicyForecaster
@@ -34,7 +35,8 @@ class CycleInputs:
     status: Mapping[str, Any]  # the policy's status as last written (adaptive threshold)
     shards: Mapping[str, Mapping[str, Any]]  # selected shard -> spec
     shard_nodes: Mapping[str, str]
-    node_allocatable: Mapping[str, Mapping[str, str]]
+    nodes: Mapping[str, NodeState]
+    tolerations: frozenset[tuple[Toleration, ...]]  # of the selected shards' workloads
     migrations: list[decisions.KnownMigration]
     now_seconds: float
 
@@ -90,7 +92,7 @@ async def _run_cycle(inputs: CycleInputs, state: PolicyState, ports: Ports) -> C
         return CycleOutcome(outcome, cost=cost)
     try:
         done = await plan_policy(inputs.name, inputs.spec.raw, result, inputs.shards,
-                                 inputs.shard_nodes, inputs.node_allocatable,
+                                 inputs.shard_nodes, inputs.nodes, inputs.tolerations,
                                  inputs.migrations, ports.migrations,
                                  state.adaptive_for(inputs))
     except CapacityUnavailable as error:

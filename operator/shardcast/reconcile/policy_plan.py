@@ -2,20 +2,22 @@
 unless the policy is dry-run, as ShardMigrations (awaiting approval when propose-only).
 
 Shards without a forecast do not stop the pass: their nodes are closed to arriving moves (their
-load is unknown) and every other shard is planned."""
+load is unknown) and every other shard is planned. Nodes a shard may not go to (cordoned, not
+Ready, tainted against its workload) are closed the same way, with the reason in status."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shardcast.api import decisions, quantity
 from shardcast.api.conditions import rfc3339
-from shardcast.api.policy_settings import planner_settings, threshold_bounds
+from shardcast.api.nodes import NodeState, Toleration, closed_to_moves
+from shardcast.api.policy_settings import allocatable_resource, planner_settings, threshold_bounds
 from shardcast.migration.model import KPI_REGRESSION, Phase
 from shardcast.planner.model import Plan, PlannerSettings, Snapshot
 from shardcast.planner.outcome_window import FinishedMove, Window
@@ -23,8 +25,6 @@ from shardcast.planner.plan import plan
 from shardcast.planner.threshold import Threshold, adapt
 from shardcast.reconcile.policy_forecast import PassResult
 from shardcast.reconcile.ports import MigrationCreator
-
-ALLOCATABLE = {"cpu": "cpu", "memory": "memory"}
 
 
 class CapacityUnavailable(ValueError):
@@ -108,6 +108,7 @@ class Planned:
 class _Decided:
     settings: PlannerSettings
     capacities: dict[str, float]
+    closed: dict[str, str]  # node -> why no move may arrive there
     shards: dict[str, decisions.ShardForecast]
     snapshot: Snapshot
     chosen: Plan
@@ -115,14 +116,15 @@ class _Decided:
 
 async def plan_policy(name: str, spec: Mapping[str, Any], result: PassResult,
                       shard_specs: Mapping[str, Mapping[str, Any]],
-                      shard_nodes: Mapping[str, str],
-                      node_allocatable: Mapping[str, Mapping[str, str]],
+                      shard_nodes: Mapping[str, str], nodes: Mapping[str, NodeState],
+                      tolerations: Collection[tuple[Toleration, ...]],
                       migrations: list[decisions.KnownMigration], creator: MigrationCreator,
                       adaptive: AdaptiveThreshold | None = None) -> Planned:
     """Plan in a worker thread (thousands of shards are seconds of numpy), create the chosen
-    ShardMigrations, then render status in a worker thread again."""
+    ShardMigrations, then render status in a worker thread again. `tolerations` are those of
+    the shards' workloads: a node one of them may not use takes no moves."""
     decided = await asyncio.to_thread(_decide, spec, result, shard_specs, shard_nodes,
-                                      node_allocatable, migrations, adaptive)
+                                      nodes, tolerations, migrations, adaptive)
     mode = str(spec.get("mode", "propose-only"))
     created: dict[str, str] = {}
     if mode != "dry-run":
@@ -140,21 +142,23 @@ async def plan_policy(name: str, spec: Mapping[str, Any], result: PassResult,
 
 def _decide(spec: Mapping[str, Any], result: PassResult,
             shard_specs: Mapping[str, Mapping[str, Any]], shard_nodes: Mapping[str, str],
-            node_allocatable: Mapping[str, Mapping[str, str]],
+            nodes: Mapping[str, NodeState], tolerations: Collection[tuple[Toleration, ...]],
             migrations: list[decisions.KnownMigration],
             adaptive: AdaptiveThreshold | None) -> _Decided:
     settings = planner_settings(spec, result.step_seconds,
                                 adaptive.threshold.current if adaptive else None)
-    metric = str((spec.get("metric") or {}).get("type", "cpu"))
-    capacities = _capacities(spec, metric, node_allocatable)
+    capacities = _capacities(spec, nodes)
     shards = {n: decisions.ShardForecast(
         n, shard_nodes[n], int(shard_specs[n].get("sizeBytes", 0)),
         bool(shard_specs[n].get("pinned", False)), f.now, f.forecast, result.end_seconds)
         for n, f in result.forecast.items() if shard_nodes.get(n) in capacities}
-    unknown = {shard_nodes[n] for n in result.failed if n in shard_nodes}
+    unknown = {shard_nodes[n]: "a shard here has no forecast, so the node's load is unknown"
+               for n in result.failed if n in shard_nodes}
+    unusable = closed_to_moves({n: nodes[n] for n in capacities}, tolerations)
+    shut = {**unknown, **unusable}
     snapshot = decisions.snapshot(list(shards.values()), capacities, migrations, time.time(),
-                                  closed=unknown)
-    return _Decided(settings, capacities, shards, snapshot, plan(snapshot, settings))
+                                  closed=shut)
+    return _Decided(settings, capacities, shut, shards, snapshot, plan(snapshot, settings))
 
 
 def _render(decided: _Decided, spec: Mapping[str, Any], result: PassResult,
@@ -162,7 +166,8 @@ def _render(decided: _Decided, spec: Mapping[str, Any], result: PassResult,
             adaptive: AdaptiveThreshold | None) -> dict[str, Any]:
     settings, chosen = decided.settings, decided.chosen
     mode = str(spec.get("mode", "propose-only"))
-    nodes = decisions.node_status(decided.snapshot, settings, result.end_seconds)
+    nodes = decisions.node_status(decided.snapshot, settings, result.end_seconds,
+                                  decided.closed)
     overloaded = any(n["predictedPeak"] > settings.threshold * 100 for n in nodes)
     fields = {
         "decisions": decisions.decisions(chosen, decided.shards, settings, created),
@@ -181,19 +186,19 @@ def _render(decided: _Decided, spec: Mapping[str, Any], result: PassResult,
     return fields
 
 
-def _capacities(spec: Mapping[str, Any], metric: str,
-                node_allocatable: Mapping[str, Mapping[str, str]]) -> dict[str, float]:
+def _capacities(spec: Mapping[str, Any], nodes: Mapping[str, NodeState]) -> dict[str, float]:
     capacity = spec.get("capacity") or {}
     source = capacity.get("source", "NodeAllocatable")
     if source == "Fixed":
         value = quantity.parse(capacity["value"])
-        return dict.fromkeys(node_allocatable, value)
+        return dict.fromkeys(nodes, value)
     if source == "NodeAllocatable":
-        resource = ALLOCATABLE.get(metric)
+        resource = allocatable_resource(spec)
         if resource is None:
+            metric = (spec.get("metric") or {}).get("type", "cpu")
             raise CapacityUnavailable(f"nodes do not report allocatable {metric}; set "
                                       "spec.capacity.source to Fixed or Prometheus")
-        return {node: quantity.parse(allocatable[resource])
-                for node, allocatable in node_allocatable.items() if resource in allocatable}
+        return {name: quantity.parse(node.allocatable[resource])
+                for name, node in nodes.items() if resource in node.allocatable}
     raise CapacityUnavailable("spec.capacity.source Prometheus is not supported in this "
                               "shardcast version; use NodeAllocatable or Fixed")
