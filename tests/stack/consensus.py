@@ -21,3 +21,12 @@ def record(endpoints: Sequence[str], namespace: str, shard: str
                 route.value if route else None)
 
     return asyncio.run(read())
+
+
+def register(endpoints: Sequence[str], namespace: str, shard: str, node: str) -> None:
+    """Write a placement record as if a Shard had been registered (for a Shard that is not)."""
+    async def write() -> None:
+        async with ConsensusStore.open(endpoints) as store:
+            await store.register(namespace, shard, node)
+
+    asyncio.run(write())

@@ -121,7 +121,7 @@ GONE = ("TargetNotFound", "there is no Node 'node-zz'")
 
 
 def test_a_target_that_is_not_a_usable_node_is_refused_before_any_claim() -> None:
-    step = _step(replace(START, target_refused=GONE))
+    step = _step(replace(START, refused=GONE))
     assert (step.action, step.phase, step.reason) == (actions.RollBack(), Phase.FAILED,
                                                       "TargetNotFound")
     assert "nothing was moved" in step.message
@@ -133,7 +133,7 @@ def test_a_target_that_becomes_unusable_mid_move_rolls_back(phase: Phase) -> Non
     refused = ("TargetUnschedulable", "Node 'node-b' is cordoned (spec.unschedulable)")
     seen = replace(START, phase=phase, claimed_by_us=True, epoch=4, traffic_percent=50,
                    sync_job=JobState.RUNNING, cutover_job=JobState.SUCCEEDED,
-                   target_refused=refused)
+                   refused=refused)
     step = _step(seen)
     assert (step.action, step.phase, step.reason) == (actions.RollBack(), Phase.ROLLED_BACK,
                                                       "TargetUnschedulable")
@@ -141,5 +141,5 @@ def test_a_target_that_becomes_unusable_mid_move_rolls_back(phase: Phase) -> Non
 
 
 def test_an_approval_still_pending_is_reported_before_the_target() -> None:
-    step = _step(replace(START, blocked=("AwaitingApproval", "approve it"), target_refused=GONE))
+    step = _step(replace(START, blocked=("AwaitingApproval", "approve it"), refused=GONE))
     assert (step.action, step.reason) == (actions.Hold(), "AwaitingApproval")

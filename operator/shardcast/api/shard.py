@@ -107,3 +107,15 @@ def status_changed(current: Mapping[str, Any], fields: Mapping[str, Any],
         ("status", condition.status), ("reason", condition.reason),
         ("message", condition.message),
         ("observedGeneration", condition.observed_generation)))
+
+
+@dataclass(frozen=True)
+class IndexedShard:
+    """A Shard as the informer holds it: what re-deriving its status needs, and whether it is
+    being deleted, without reading it from the API."""
+
+    reference: dict[str, Any]  # apiVersion, kind, metadata: what an Event is posted about
+    spec: ShardSpec
+    generation: int
+    status: Mapping[str, Any]
+    deleting: bool = False  # deletion requested; the finalizer holds it until etcd is clean

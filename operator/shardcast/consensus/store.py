@@ -279,6 +279,21 @@ class ConsensusStore:
             failure=[]))
         return bool(ok)
 
+    async def remove(self, namespace: str, shard: str, revision: int | None = None) -> bool:
+        """Delete a gone Shard's placement and route; refused (False) while a move claims it,
+        or, given `revision`, if the placement changed since it was read (a Shard of the same
+        name registered again)."""
+        place_key = records.key(PLACEMENT, namespace, shard)
+        tx = self._client.transactions
+        compare = [tx.create(records.key(MIGRATION, namespace, shard)) == 0]
+        if revision is not None:
+            compare.append(tx.mod(place_key) == revision)
+        ok, _ = await self._call(self._client.transaction(
+            compare=compare,
+            success=[tx.delete(place_key), tx.delete(records.key(ROUTE, namespace, shard))],
+            failure=[]))
+        return bool(ok)
+
     async def forget(self, namespace: str) -> None:
         """Delete every record of a namespace: for starting a demo or test over, never in
         operation (placements of live shards would be re-registered from their specs)."""

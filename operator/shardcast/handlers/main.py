@@ -10,5 +10,7 @@ import shardcast.handlers  # noqa: F401  (registers the handlers)
 def run_operator(namespaces: list[str], standalone: bool, liveness: str, verbose: bool) -> None:
     if verbose:
         kopf.configure(verbose=True)
+    # The namespaces also go into the memo: collecting orphaned etcd records must stay within
+    # the namespaces this operator serves (another release may serve the others).
     kopf.run(standalone=standalone, namespaces=namespaces, clusterwide=not namespaces,
-             liveness_endpoint=liveness)
+             liveness_endpoint=liveness, memo=kopf.Memo(namespaces=tuple(namespaces)))

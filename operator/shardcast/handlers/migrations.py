@@ -20,7 +20,7 @@ from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
 from shardcast.api.migration_jobs import job_env, job_manifest, job_name
 from shardcast.api.nodes import NodeState, refusal
 from shardcast.api.policy_settings import allocatable_resource
-from shardcast.api.shard import WorkloadState
+from shardcast.api.shard import IndexedShard, WorkloadState
 from shardcast.api.traffic_shift import kpi_queries, shift_settings
 from shardcast.clients import kubernetes as k8s
 from shardcast.clients.jobs import JobRunner
@@ -87,9 +87,10 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
         shard_spec = _shard_spec(kwargs["shard_specs"], namespace, spec["shard"])
         world = await _observe(store, memo.jobs, ns, name, uid, spec, status, phase,
                                blocked, policy or {}, shard_spec)
-        refused = _target_refusal(spec["target"], kwargs["node_states"], kwargs["workloads"],
-                                  namespace, shard_spec, policy or {})
-        step = next_step(replace(world.seen, target_refused=refused),
+        refused = (_shard_going(kwargs["indexed_shards"], namespace, spec["shard"], phase)
+                   or _target_refusal(spec["target"], kwargs["node_states"],
+                                      kwargs["workloads"], namespace, shard_spec, policy or {}))
+        step = next_step(replace(world.seen, refused=refused),
                          shift_settings(world.policy))
         if step is None:
             return
@@ -140,6 +141,17 @@ async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, u
         kpis_before=migration.kpis_from_status(status.get("kpisBefore")), kpis_now=kpis_now,
         kpis_error=kpis_error)
     return World(seen, placement, claim if ours else None, policy, shard_spec)
+
+
+def _shard_going(indexed_shards: kopf.Index[tuple[str | None, str], IndexedShard],
+                 namespace: str | None, shard: str, phase: Phase) -> tuple[str, str] | None:
+    """The Shard is being deleted, or (once the move started) is gone altogether."""
+    found = list(indexed_shards.get((namespace, shard), []))
+    if found and found[0].deleting:
+        return "ShardDeleted", f"Shard {shard!r} is being deleted"
+    if not found and phase is not Phase.PENDING:
+        return "ShardDeleted", f"Shard {shard!r} was deleted"
+    return None
 
 
 def _target_refusal(target: str, node_states: kopf.Index[None, dict[str, NodeState]],

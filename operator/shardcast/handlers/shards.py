@@ -10,34 +10,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import logging
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
+
+# kopf's matcher is private; tests/unit/test_served_namespaces.py pins its behaviour.
+from kopf._cogs.structs.references import NamespaceName, match_namespace
 
 from shardcast.api import shard
 from shardcast.api.conditions import Condition, find, merge, rfc3339
 from shardcast.api.kinds import GROUP, SHARDS, VERSION
 from shardcast.api.nodes import tolerations_of
+from shardcast.api.shard import IndexedShard
 from shardcast.clients import kubernetes as k8s
 from shardcast.consensus.mirror import PlacementMirror
 from shardcast.consensus.store import ConsensusUnavailable
 from shardcast.handlers.status import write_status
 
 SAFETY_RESYNC_SECONDS = float(os.environ.get("SHARDCAST_SHARD_RESYNC_SECONDS", "600"))
+LOG = logging.getLogger(__name__)
 MIRROR_WAIT_SECONDS = 10.0  # at start, how long a Shard waits for etcd's first snapshot
-
-
-@dataclass(frozen=True)
-class IndexedShard:
-    """What re-deriving a Shard's status needs, without reading it from the API."""
-
-    reference: dict[str, Any]  # apiVersion, kind, metadata: what an Event is posted about
-    spec: shard.ShardSpec
-    generation: int
-    status: Mapping[str, Any]
 
 
 @kopf.index("apps", "v1", "statefulsets")
@@ -55,7 +50,8 @@ def indexed_shards(namespace: str | None, name: str, spec: kopf.Spec, status: ko
     reference = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Shard",
                  "metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")}}
     return {(namespace, name): IndexedShard(reference, shard.ShardSpec.from_dict(spec),
-                                            int(meta.get("generation") or 0), dict(status))}
+                                            int(meta.get("generation") or 0), dict(status),
+                                            bool(meta.get("deletionTimestamp")))}
 
 
 @kopf.index(GROUP, VERSION, SHARDS)
@@ -89,6 +85,22 @@ async def observe_shard(body: kopf.Body, spec: kopf.Spec, name: str, namespace: 
         write_status(body, patch, fields, ready)
 
 
+@kopf.on.delete(GROUP, VERSION, SHARDS)
+async def release_shard(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A deleted Shard takes its etcd records with it, so a Shard created again under the name
+    starts from its own spec, not from the previous one's placement. A move in flight is rolled
+    back first (its migration sees the Shard going): finishing it would hand over a shard
+    nobody serves, and rolling back leaves the data where it was."""
+    mirror: PlacementMirror | None = memo.get("mirror")
+    if mirror is None:
+        return
+    ns = namespace or "default"
+    claim = mirror.claim(ns, name)
+    if claim is not None or not await mirror.store.remove(ns, name):
+        raise kopf.TemporaryError(f"waiting for {claim.migration if claim else 'a migration'} "
+                                  "to roll back before the shard's etcd records go", delay=2)
+
+
 @kopf.on.event("apps", "v1", "statefulsets")
 async def statefulset_changed(namespace: str | None, name: str, memo: kopf.Memo,
                               **kwargs: Any) -> None:
@@ -113,6 +125,44 @@ async def mirror_consensus(memo: kopf.Memo, **kwargs: Any) -> None:
         await refresh(namespace, name, mirror, kwargs["workloads"], kwargs["indexed_shards"])
 
     memo.mirror_task = asyncio.create_task(mirror.run(changed))
+    memo.indexes_ready = asyncio.Event()
+    memo.collector_task = asyncio.create_task(collect_orphans(
+        mirror, kwargs["indexed_shards"], memo.indexes_ready, memo.get("namespaces") or ()))
+
+
+@kopf.on.event("", "v1", "nodes")
+async def nodes_listed(memo: kopf.Memo, **_: Any) -> None:
+    """kopf calls no handler before every index is filled, so the first Node event (every
+    cluster has Nodes) says the Shard index is complete: only then may orphans be judged."""
+    ready: asyncio.Event | None = memo.get("indexes_ready")
+    if ready is not None:
+        ready.set()
+
+
+async def collect_orphans(mirror: PlacementMirror,
+                          indexed_shards: kopf.Index[tuple[str | None, str], IndexedShard],
+                          indexes_ready: asyncio.Event, namespaces: Sequence[str]) -> None:
+    """Remove etcd records whose Shard is gone (deleted while no operator ran, or with its
+    finalizer removed by hand), in the namespaces this operator serves: at start, then every
+    safety resync. Records a move still claims are left to that move."""
+    await indexes_ready.wait()
+    while True:
+        await mirror.ready.wait()
+        for (ns, name), (_, revision) in list(mirror.placements.items()):
+            if (not serves(namespaces, ns) or indexed_shards.get((ns, name))
+                    or mirror.claim(ns, name)):
+                continue
+            with contextlib.suppress(ConsensusUnavailable):
+                if await mirror.store.remove(ns, name, revision):
+                    LOG.info("removed the etcd records of %s/%s: no such Shard", ns, name)
+        await asyncio.sleep(SAFETY_RESYNC_SECONDS)
+
+
+def serves(namespaces: Sequence[str], namespace: str) -> bool:
+    """Whether kopf serves `namespace` under `--namespace` patterns (none: every namespace).
+    kopf's own matcher, so the two can never disagree about a glob or a `!` exclusion."""
+    return not namespaces or any(match_namespace(NamespaceName(namespace), pattern)
+                                 for pattern in namespaces)
 
 
 async def refresh(namespace: str | None, name: str, mirror: PlacementMirror | None,

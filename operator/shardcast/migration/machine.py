@@ -35,8 +35,8 @@ def next_step(seen: Observed, shift: ShiftSettings) -> Step | None:
         return _pending(seen)
     if not seen.claimed_by_us:
         return _claim_lost(seen)
-    if seen.target_refused is not None:
-        return _target_refused(seen, seen.target_refused)
+    if seen.refused is not None:
+        return _refused(seen, seen.refused)
     if seen.phase is Phase.SYNCING:
         return _job(seen, "sync", seen.sync_job, Phase.SYNCING,
                     Step(Shift(shift.steps[0]), Phase.REDIRECTING, "Redirecting",
@@ -49,10 +49,10 @@ def next_step(seen: Observed, shift: ShiftSettings) -> Step | None:
 
 
 def _pending(seen: Observed) -> Step:
+    if seen.refused is not None and (seen.claimed_by_us or seen.blocked is None):
+        return _refused(seen, seen.refused)
     if seen.blocked is not None:
         return Step(Hold(), Phase.PENDING, *seen.blocked)
-    if seen.target_refused is not None:
-        return _target_refused(seen, seen.target_refused)
     if seen.claimed_by_us:  # announced, then the status write was lost: carry on
         return Step(StartJob("sync"), Phase.SYNCING, "Syncing",
                     f"copying to {seen.target} (sync Job)")
@@ -71,10 +71,10 @@ def _pending(seen: Observed) -> Step:
                 f"claimed at epoch {epoch}; copying to {seen.target} (sync Job)")
 
 
-def _target_refused(seen: Observed, refused: tuple[str, str]) -> Step:
-    """A target that is not a usable Node: refused before the claim, rolled back after it
-    (the commit is the only step that hands the shard over, so before it the source still
-    owns everything)."""
+def _refused(seen: Observed, refused: tuple[str, str]) -> Step:
+    """A move that may not go on (its target is not a usable Node, its Shard is going):
+    refused before the claim, rolled back after it (the commit is the only step that hands
+    the shard over, so before it the source still owns everything)."""
     reason, why = refused
     if not seen.claimed_by_us:
         return Step(RollBack(), Phase.FAILED, reason, f"{why}; refused, nothing was moved")

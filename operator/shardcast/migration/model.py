@@ -72,5 +72,6 @@ class Observed:
     kpis_before: Kpis | None = None
     kpis_now: Kpis | None = None
     kpis_error: str | None = None  # why the KPIs could not be read this pass
-    # (reason, message) why the target is not a Node the shard may use now (api.nodes.refusal)
-    target_refused: tuple[str, str] | None = None
+    # (reason, message) why the move may not go on: its target is not a Node the shard may
+    # use now (api.nodes.refusal), or its Shard is being deleted
+    refused: tuple[str, str] | None = None
