@@ -1,4 +1,5 @@
-"""Kubernetes-style conditions: one summary `Ready`, transition times that only move on change."""
+"""Kubernetes-style conditions: a summary `Ready` (and named problems such as `Overlapping`),
+transition times that only move on change."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ class Condition:
     reason: str  # CamelCase, machine-readable
     message: str  # for humans: what is wrong and what to do
     observed_generation: int
+    # The status that is good news: "True" for Ready, "False" for a condition that names a
+    # problem (Overlapping). An Event about the condition is a Warning in the other one.
+    healthy_status: Status = "True"
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == self.healthy_status
 
     def to_dict(self, last_transition_time: str) -> dict[str, Any]:
         return {"type": self.type, "status": self.status, "reason": self.reason,

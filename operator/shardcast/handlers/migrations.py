@@ -10,13 +10,13 @@ import asyncio
 import datetime
 import os
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import kopf
 
 from shardcast.api import migration
 from shardcast.api.conditions import Condition, parse_rfc3339, rfc3339
-from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
+from shardcast.api.kinds import GROUP, MIGRATIONS, SHARDS, VERSION
 from shardcast.api.migration_jobs import job_env, job_manifest, job_name
 from shardcast.api.nodes import NodeState, refusal
 from shardcast.api.policy_settings import allocatable_resource
@@ -35,6 +35,7 @@ from shardcast.migration.machine import next_step
 from shardcast.migration.model import TERMINAL, JobState, Kpis, Observed, Phase
 
 TICK_SECONDS = float(os.environ.get("SHARDCAST_MIGRATION_TICK_SECONDS", "1"))
+Entry = TypeVar("Entry")
 
 
 @kopf.index(GROUP, VERSION, SHARDS)
@@ -42,12 +43,6 @@ def shard_nodes(namespace: str | None, name: str, status: kopf.Status, spec: kop
                 **_: Any) -> dict[tuple[str | None, str], str]:
     """(namespace, shard) -> the node it lives on: observed status first, declared spec second."""
     return {(namespace, name): status.get("node") or spec.get("placement", {}).get("node", "")}
-
-
-@kopf.index(GROUP, VERSION, POLICIES)
-def policy_specs(namespace: str | None, name: str, spec: kopf.Spec,
-                 **_: Any) -> dict[tuple[str | None, str], dict[str, Any]]:
-    return {(namespace, name): dict(spec)}
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:
@@ -72,8 +67,8 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
     ns = namespace or "default"
     generation = body.metadata.get("generation", 0)
     nodes = list(kwargs["shard_nodes"].get((namespace, spec["shard"]), []))
-    policies = list(kwargs["policy_specs"].get((namespace, spec.get("policy", "")), []))
-    policy = policies[0] if policies else None
+    indexed = _named(kwargs["indexed_policies"], namespace, spec.get("policy", ""))
+    policy = indexed.spec if indexed is not None else None
     blocked = migration.admission(spec, nodes[0] if nodes else None, policy)
     phase = Phase(status.get("phase", Phase.PENDING.value))
     store: ConsensusStore | None = memo.consensus
@@ -84,7 +79,7 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
                                                                   generation))
         return
     try:
-        shard_spec = _shard_spec(kwargs["shard_specs"], namespace, spec["shard"])
+        shard_spec = _named(kwargs["shard_specs"], namespace, spec["shard"]) or {}
         world = await _observe(store, memo.jobs, ns, name, uid, spec, status, phase,
                                blocked, policy or {}, shard_spec)
         refused = (_shard_going(kwargs["indexed_shards"], namespace, spec["shard"], phase)
@@ -167,12 +162,14 @@ def _target_refusal(target: str, node_states: kopf.Index[None, dict[str, NodeSta
                    allocatable_resource(policy))
 
 
-def _shard_spec(shard_specs: kopf.Index[str | None, dict[str, dict[str, Any]]],
-                namespace: str | None, shard: str) -> dict[str, Any]:
-    for specs in shard_specs.get(namespace, []):
-        if shard in specs:
-            return specs[shard]
-    return {}
+def _named(index: kopf.Index[str | None, dict[str, Entry]], namespace: str | None,
+           name: str) -> Entry | None:
+    """`name`'s entry in an index of namespace -> {name: entry}, as shard_specs and
+    indexed_policies are (handlers/policies.py)."""
+    for entries in index.get(namespace, []):
+        if name in entries:
+            return entries[name]
+    return None
 
 
 async def _read_kpis(policy: dict[str, Any], ns: str, shard: str, source: str,

@@ -1,17 +1,20 @@
-"""MigrationPolicy: one evaluation cycle per policy on a timer, fed by an index of shard labels."""
+"""MigrationPolicy: one evaluation cycle per policy on a timer, fed by indexes of shard labels and
+of the namespace's policies (of several that select a shard, only the oldest evaluates it)."""
 
 from __future__ import annotations
 
 import datetime
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from shardcast.api import decisions, policy
-from shardcast.api.conditions import rfc3339
+from shardcast.api.conditions import parse_rfc3339, rfc3339
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
 from shardcast.api.nodes import NodeState, Toleration
+from shardcast.api.policy_overlap import Contender, overlap_status, resolve
 from shardcast.api.policy_spec import PolicySpec
 from shardcast.api.shard import WorkloadState
 from shardcast.clients import kubernetes as k8s
@@ -36,6 +39,23 @@ def shard_specs(namespace: str | None, name: str, spec: kopf.Spec,
     return {namespace: {name: dict(spec)}}
 
 
+@dataclass(frozen=True)
+class IndexedPolicy:
+    """A MigrationPolicy without reading it from the API: its spec, which its migrations run
+    by, and what the one-policy-per-shard rule orders it by."""
+
+    spec: dict[str, Any]
+    contender: Contender
+
+
+@kopf.index(GROUP, VERSION, POLICIES)
+def indexed_policies(namespace: str | None, name: str, spec: kopf.Spec, meta: kopf.Meta,
+                     **_: Any) -> dict[str | None, dict[str, IndexedPolicy]]:
+    """namespace -> {policy: IndexedPolicy}: each policy finds the others that select its shards,
+    each migration its policy's spec."""
+    return {namespace: {name: IndexedPolicy(dict(spec), _contender(name, meta, spec))}}
+
+
 @kopf.on.resume(GROUP, VERSION, POLICIES)
 @kopf.on.create(GROUP, VERSION, POLICIES)
 @kopf.on.update(GROUP, VERSION, POLICIES, field="spec")
@@ -44,14 +64,15 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
                           patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     began = time.monotonic()
     parsed = PolicySpec.from_dict(spec)
-    selected = policy.selected_shards(parsed.shard_selector,
-                                      _merged(kwargs["shard_labels"], namespace))
+    others = (p.contender for p in _merged(kwargs["indexed_policies"], namespace).values())
+    overlaps = resolve(_contender(name, body.metadata, spec), others,
+                       _merged(kwargs["shard_labels"], namespace))
     url = prometheus_url()
     cycle, planned = None, {}
-    if url is not None and selected:
+    if url is not None and overlaps.governed:
         ns = namespace or "default"
         specs = _merged(kwargs["shard_specs"], namespace)
-        mine = {s: specs[s] for s in selected if s in specs}
+        mine = {s: specs[s] for s in overlaps.governed if s in specs}
         inputs = CycleInputs(
             name, parsed, body.get("status", {}), mine,
             _shard_nodes(kwargs["shard_nodes"], namespace, mine),
@@ -66,10 +87,12 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
         planned = cycle.fields
         metrics.record_cycle(ns, name, cycle, time.monotonic() - began)
     now = rfc3339(datetime.datetime.now(datetime.UTC))
-    fields, ready = policy.observe(parsed.mode, body.metadata.get("generation", 0), selected,
-                                   now, cycle.outcome if cycle else None,
-                                   time.monotonic() - began)
-    write_status(body, patch, {**fields, **planned}, ready)
+    generation = body.metadata.get("generation", 0)
+    fields, ready = policy.observe(parsed.mode, generation, overlaps.governed, now,
+                                   cycle.outcome if cycle else None, time.monotonic() - began,
+                                   yielded=len(overlaps.yielded))
+    shared, overlapping = overlap_status(overlaps, generation)
+    write_status(body, patch, {**fields, **shared, **planned}, ready, overlapping)
 
 
 @kopf.index("", "v1", "nodes")
@@ -116,3 +139,7 @@ def _merged(index: kopf.Index[str | None, dict[str, Any]], namespace: str | None
     for entry in index.get(namespace, []):
         merged.update(entry)
     return merged
+
+
+def _contender(name: str, meta: kopf.Meta, spec: kopf.Spec) -> Contender:
+    return Contender(name, parse_rfc3339(meta["creationTimestamp"]), spec.get("shardSelector"))

@@ -185,8 +185,8 @@ async def refresh(namespace: str | None, name: str, mirror: PlacementMirror | No
                            {**fields, "conditions": conditions})
     previous = find(indexed.status.get("conditions") or [], ready.type)
     if (previous.get("reason"), previous.get("status")) != (ready.reason, ready.status):
-        await k8s.post_event(indexed.reference, "Normal" if ready.status == "True" else
-                             "Warning", ready.reason, ready.message)
+        await k8s.post_event(indexed.reference, "Normal" if ready.healthy else "Warning",
+                             ready.reason, ready.message)
 
 
 def derive(ns: str, name: str, spec: shard.ShardSpec, generation: int,
