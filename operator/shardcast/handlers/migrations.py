@@ -289,8 +289,15 @@ def _count_phases(namespace: str, before: list[dict[str, Any]],
 
 
 @kopf.on.delete(GROUP, VERSION, MIGRATIONS)
-async def release_migration(spec: kopf.Spec, status: kopf.Status, namespace: str | None, uid: str,
-                            memo: kopf.Memo, **_: Any) -> None:
-    """A migration deleted mid-move gives its claim up: the source stays authoritative."""
-    if memo.consensus is not None and _unfinished(status):
-        await memo.consensus.abandon(namespace or "default", spec["shard"], uid)
+async def release_migration(spec: kopf.Spec, status: kopf.Status, name: str,
+                            namespace: str | None, uid: str, memo: kopf.Memo, **_: Any) -> None:
+    """A migration deleted mid-move gives its claim up: the source stays authoritative. Its
+    running Job stops too (Kubernetes would collect it through its owner, local Jobs have
+    none), so no copy carries on for a move that is over."""
+    if not _unfinished(status):
+        return
+    ns = namespace or "default"
+    for kind in ("sync", "cutover"):
+        await memo.jobs.delete(ns, job_name(name, kind))
+    if memo.consensus is not None:
+        await memo.consensus.abandon(ns, spec["shard"], uid)
