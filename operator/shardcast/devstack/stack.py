@@ -186,6 +186,17 @@ def _etcd_part(name: str, data: Path, port: int, cluster: dict[str, int]) -> Par
     return Part(name, argv, ready=ready, timeout_seconds=30)
 
 
+def part(name: str) -> Part:
+    """One part of the running stack by name, for stopping, starting or freezing it (the
+    fault campaign)."""
+    state = state_dir()
+    found = [p for p in parts(state, Pki.at(state / "pki"), binary_paths(), Endpoints.of(state))
+             if p.name == name]
+    if not found:
+        raise KeyError(f"the stack has no part {name!r}")
+    return found[0]
+
+
 def consensus_members() -> list[Part]:
     """The consensus etcd members, for stopping and starting one (fault-injection tests)."""
     return _consensus_etcd_parts(state_dir())
