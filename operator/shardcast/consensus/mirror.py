@@ -48,7 +48,8 @@ class PlacementMirror:
                 continue
             async for change in self.store.watch((PLACEMENT, MIGRATION), self.revision + 1,
                                                  self._on_state):
-                self._apply(change)
+                if not self._apply(change):
+                    continue  # this process's own write, remembered when it was made
                 try:
                     await on_change(change.namespace, change.shard)
                 except Exception:  # one shard's failed write must not end the watch for all
@@ -66,18 +67,24 @@ class PlacementMirror:
     def _on_state(self, error: str | None) -> None:
         self.error = error
 
-    def _apply(self, change: Change) -> None:
+    def _apply(self, change: Change) -> bool:
+        """Take the change in; False when the mirror already held it (a placement this process
+        wrote and remembered), so nobody re-derives a status that did not change."""
         key = (change.namespace, change.shard)
         self.revision = change.revision
         if change.kind == PLACEMENT:
             if isinstance(change.value, Placement):
-                self.placements[key] = (change.value, change.revision)
+                held = (change.value, change.revision)
+                if self.placements.get(key) == held:
+                    return False
+                self.placements[key] = held
             else:
                 self.placements.pop(key, None)
         elif isinstance(change.value, Announcement):
             self.claims[key] = change.value
         else:
             self.claims.pop(key, None)
+        return True
 
     def remember(self, namespace: str, shard: str, placed: Versioned[Placement]) -> None:
         """A placement this process just wrote, before its watch event arrives."""
