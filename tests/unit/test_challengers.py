@@ -119,7 +119,7 @@ def test_an_ets_policy_says_the_batch_stands_in_until_its_challenger_wins(
     written = sink.writes[-1]
     assert written[WINS]["model"] == "ets" and written[WINS]["fallbackReason"] == ""
     assert written[LOSES]["model"] == "holt-winters"
-    assert "ets lost its backtest" in written[LOSES]["fallbackReason"]
+    assert "ets did not beat the batch holt-winters" in written[LOSES]["fallbackReason"]
 
 
 WINDOW = 3 * 288  # a compact state's size grows with the season (ETS), never with the window

@@ -109,5 +109,5 @@ class Challengers:
         if name in self.pending or name not in self.challenged_at:
             return (f"{model} is fitted in the background; the batch holt-winters (the same "
                     "additive, damped family) stands in until it is")
-        return (f"{model} lost its backtest to the batch holt-winters, which stands in until "
-                "the next challenge")
+        return (f"{model} did not beat the batch holt-winters in its last backtest; the batch "
+                "stands in until the next challenge")
