@@ -1,7 +1,8 @@
 """Forecast accuracy on real traces: MASE, sMAPE and 90%-interval coverage per model, for
 per-shard auto-selection and for the operator's own batch forecast (`operator`: the fleet model
-the policy cycle runs, fitted once and then updated sample by sample), out of sample, against
-seasonal-naive and against persistence (the load now).
+the policy cycle runs, fitted once and then updated sample by sample; `operator+chall`: the same
+with ETS and SARIMAX challenging it per shard as the operator's pool does), out of sample,
+against seasonal-naive and against persistence (the load now).
 
 For each trace the last two days are held out. Models are fitted on up to 14 days before them
 (backtest window included), then forecast at every 5-minute step across the held-out days with
@@ -11,6 +12,7 @@ it has seen, as the operator's does. Horizons 5/15/60 min share one fit with a
 
     python bench/forecast_accuracy.py [TRACES_DIR] [--stride-minutes 5]
         [--models seasonal-naive persistence]   (per-shard candidates to score; default all)
+        [--challenge-hours 6]   (how often operator+chall re-challenges the shard)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 from shardcast.forecast import batch
 from shardcast.forecast.calibration import AdaptiveInterval
+from shardcast.forecast.challenge import Challenge, Challenger, run_challenge
 from shardcast.forecast.context import Context
 from shardcast.forecast.select import (
     CANDIDATES,
@@ -42,6 +45,7 @@ TEST_DAYS = 2
 LEVEL = 0.9
 AUTO = "auto"
 OPERATOR = "operator"
+CHALLENGED = "operator+chall"
 OPERATOR_WINDOW_DAYS = 7  # the policy's default historyWindow (168h)
 OPERATOR_RETRAIN_SECONDS = 3600  # and retrainInterval
 
@@ -54,7 +58,8 @@ class Score:
 
 
 def score_trace(values: np.ndarray, step: int, horizon: int, report: list[int],
-                stride: int, names: list[str]) -> dict[str, dict[int, Score]]:
+                stride: int, names: list[str],
+                challenge_steps: int) -> dict[str, dict[int, Score]]:
     """Scores per model (and auto) at each reported step ahead."""
     period = DAY_SECONDS // step
     test = min(TEST_DAYS * period, len(values) // 4)
@@ -79,23 +84,30 @@ def score_trace(values: np.ndarray, step: int, horizon: int, report: list[int],
     scores.update({r.model: _score(r, series, context, test_origins, actual, scale, report)
                    for r in results})
     scores[AUTO] = scores[best_of(results).model]
-    scores[OPERATOR] = _operator_score(series, train_end, period, horizon, test_origins,
-                                       actual, scale, report)
+    for name, every in ((OPERATOR, None), (CHALLENGED, challenge_steps)):
+        scores[name] = _operator_score(series, train_end, period, horizon, test_origins,
+                                       actual, scale, report, every)
     return scores
 
 
 def _operator_score(series: np.ndarray, train_end: int, period: int, horizon: int,
                     origins: np.ndarray, actual: np.ndarray, scale: float,
-                    report: list[int]) -> dict[int, Score]:
+                    report: list[int], challenge_steps: int | None) -> dict[int, Score]:
     """The policy cycle's batch forecaster as the operator runs it with its defaults: fitted on
     the last OPERATOR_WINDOW_DAYS, refitted (and re-selected) every OPERATOR_RETRAIN_SECONDS,
-    absorbing each held-out sample in between, forecasting from every origin."""
+    absorbing each held-out sample in between, forecasting from every origin. With
+    `challenge_steps`, ETS and SARIMAX challenge it that often on the same window (the pool's
+    work function, run in process; its winner is used from that origin on, where the operator
+    adopts it a cycle or so later) and a winner absorbs each sample too."""
     step = DAY_SECONDS // period
     window = OPERATOR_WINDOW_DAYS * period
     retrain = max(1, OPERATOR_RETRAIN_SECONDS // step)
     fitted, fitted_at, absorbed = None, -retrain, train_end - 1
+    challenger: Challenger | None = None
+    challenged_at = -np.inf
     point, lower, upper = (np.empty((len(origins), horizon)) for _ in range(3))
     for i, origin in enumerate(origins):
+        context = Context(step, period, horizon, end_seconds=int(origin + 1) * step)
         if fitted is None or origin - fitted_at >= retrain:
             fitted = batch.fit(series[None, max(0, origin + 1 - window):origin + 1], period,
                                horizon, LEVEL)
@@ -103,7 +115,16 @@ def _operator_score(series: np.ndarray, train_end: int, period: int, horizon: in
         while absorbed < origin:
             absorbed += 1
             fitted.update(series[absorbed:absorbed + 1])
-        p, lo, up = fitted.forecast(horizon)
+        if challenger is not None and challenger.end_seconds < context.end_seconds:
+            challenger = challenger.advanced(
+                series[challenger.end_seconds // step:origin + 1], context)
+        if challenge_steps is not None and origin - challenged_at >= challenge_steps:
+            challenger = run_challenge(Challenge(
+                series[max(0, origin + 1 - window):origin + 1].astype(np.float32), context,
+                batch.MODEL_NAMES, ("ets", "sarimax"))).winner
+            challenged_at = origin
+        p, lo, up = (fitted.forecast(horizon) if challenger is None
+                     else (x[None, :] for x in challenger.forecast(context)))
         point[i], lower[i], upper[i] = p[0], lo[0], up[0]
     error = np.abs(actual - point)
     denominator = np.abs(actual) + np.abs(point)
@@ -147,12 +168,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--stride-minutes", type=int, default=5)
     parser.add_argument("--models", nargs="+", choices=list(CANDIDATES),
                         default=list(CANDIDATES))
+    parser.add_argument("--challenge-hours", type=float, default=6.0)
     args = parser.parse_args(argv)
     specs = discover(args.traces)
     if not specs:
         parser.error(f"no CSV traces under {args.traces}")
     names = list(dict.fromkeys(["seasonal-naive", "persistence", *args.models]))  # baselines
-    models = [*names, AUTO, OPERATOR]
+    models = [*names, AUTO, OPERATOR, CHALLENGED]
     labels = {1: "5m", 3: "15m", 12: "60m", 72: "6h"}
     table: dict[str, dict[str, dict[int, Score]]] = {}
     began = time.perf_counter()
@@ -161,8 +183,9 @@ def main(argv: list[str]) -> int:
         step = trace.step_seconds
         stride = max(1, args.stride_minutes * 60 // step)
         hour = 3600 // step
-        short = score_trace(trace.values, step, hour, [1, 3, hour], stride, names)
-        long = score_trace(trace.values, step, 6 * hour, [6 * hour], stride, names)
+        every = max(1, int(args.challenge_hours * hour))
+        short = score_trace(trace.values, step, hour, [1, 3, hour], stride, names, every)
+        long = score_trace(trace.values, step, 6 * hour, [6 * hour], stride, names, every)
         table[spec.name] = {m: {**short[m], **long[m]} for m in models}
         print(f"  scored {spec.name} ({time.perf_counter() - began:.0f}s)", file=sys.stderr)
     _print(table, models, labels)

@@ -12,6 +12,14 @@ PREPARE_FAILED = pytest.StashKey[str]()
 STACK_DIRS = (Path(__file__).parent / "stack", Path(__file__).parent / "dataplane")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """One BLAS thread, as the operator's challenge workers have: tests share the machine's
+    cores, and multithreaded BLAS on statsmodels' small problems is several times slower."""
+    from shardcast.reconcile.one_blas_thread import start_worker
+
+    start_worker()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if any(d in Path(item.path).parents for d in STACK_DIRS):

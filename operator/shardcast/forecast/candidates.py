@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from shardcast.forecast import batch
+from shardcast.forecast.compact import CompactState, EtsState, SarimaxState
 from shardcast.forecast.context import Context
 from shardcast.forecast.holt_winters import initial_state
 from shardcast.forecast.regressors import Columns
@@ -21,6 +22,14 @@ class Fitted(Protocol):
     def predict(self, history: np.ndarray, context: Context, origins: np.ndarray) -> np.ndarray:
         """Forecasts (len(origins), H) made after observing history[: origin + 1] each.
         `history` starts with the training data; `context` describes `history`."""
+        ...
+
+
+@runtime_checkable
+class Compactable(Fitted, Protocol):
+    def compact(self, history: np.ndarray, context: Context) -> CompactState:
+        """Parameters and the state at the end of `history` (which starts with the training
+        data): all a forecast and an update need, without the fit's results object."""
         ...
 
 
@@ -142,18 +151,29 @@ class _EtsFitted:
     def predict(self, history: np.ndarray, context: Context, origins: np.ndarray) -> np.ndarray:
         """One fixed-parameter smoothing pass over the history, then each origin's forecast
         from the states statsmodels records: level + damped slope + the slot's last season."""
+        level, slope, season = self._smoothed(history, context)
+        phi = float(self.params[3])
+        steps = _steps(context)
+        damping = np.cumsum(phi ** steps)
+        slots = origins[:, None] + steps[None, :] - _season_back(context, steps)
+        return np.asarray(level[origins, None] + damping[None, :] * slope[origins, None]
+                          + season[slots])
+
+    def compact(self, history: np.ndarray, context: Context) -> EtsState:
+        level, slope, season = self._smoothed(history, context)
+        alpha, beta, gamma, phi = (float(p) for p in self.params[:4])
+        return EtsState(alpha, beta, gamma, phi, float(level[-1]), float(slope[-1]),
+                        season[-context.period_steps:].copy())
+
+    def _smoothed(self, history: np.ndarray,
+                  context: Context) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Level, slope and season after each sample of `history`, with fixed parameters."""
         model = self.spec._model(history, context, initial_level=self.initial_level,
                                  initial_trend=self.initial_trend,
                                  initial_seasonal=self.initial_seasonal)
         smoothed = model.smooth(self.params)
-        phi = float(self.params[3])
-        steps = _steps(context)
-        damping = np.cumsum(phi ** steps)
-        level, slope, season = (np.asarray(a) for a in
-                                (smoothed.level, smoothed.slope, smoothed.season))
-        slots = origins[:, None] + steps[None, :] - _season_back(context, steps)
-        return np.asarray(level[origins, None] + damping[None, :] * slope[origins, None]
-                          + season[slots])
+        return (np.asarray(smoothed.level), np.asarray(smoothed.slope),
+                np.asarray(smoothed.season))
 
 
 @dataclass(frozen=True)
@@ -198,3 +218,19 @@ class _SarimaxFitted:
                     position = end
                 rows.append(filtered.forecast(horizon, exog=exog[end:end + horizon]))
         return np.array(rows)
+
+    def compact(self, history: np.ndarray, context: Context) -> SarimaxState:
+        """The filter run on to the end of `history` with the fitted parameters, reduced to
+        its steady state (statsmodels keeps the time-invariant matrices in slot 0)."""
+        exog = self.columns.design(context.times(len(history)), context)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            filtered = self.result.extend(history[self.train_length:],
+                                          exog=exog[self.train_length:])
+        matrices = filtered.filter_results
+        return SarimaxState(
+            coefficients=np.asarray(self.result.params[:exog.shape[1]], dtype=float),
+            columns=self.columns, transition=np.array(matrices.transition[:, :, 0]),
+            design=np.array(matrices.design[0, :, 0]),
+            gain=np.array(matrices.kalman_gain[:, 0, -1]),
+            state=np.array(filtered.predicted_state[:, -1]))

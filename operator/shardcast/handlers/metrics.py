@@ -57,6 +57,10 @@ PREDICTION_WRITES = prom.Counter(
     "shardcast_prediction_writes_total", "Shard status.prediction patches (only predictions "
     "that changed materially or aged are written)")
 REFITS = prom.Counter("shardcast_forecast_refits_total", "Shards whose model was fully refitted")
+CHALLENGES = prom.Counter(
+    "shardcast_forecast_challenges_total", "Shards whose statsmodels challengers (ETS, SARIMAX) "
+    "were fitted and backtested in the background pool; won: one replaced the batch model",
+    ["outcome"])
 LOOP_LAG_MAX = prom.Gauge(
     "shardcast_event_loop_lag_seconds_max", "The longest a 100 ms ticker on the operator's "
     "event loop has run late since start: how long the loop was blocked")
@@ -99,6 +103,8 @@ def record_cycle(namespace: str, policy: str, cycle: CycleOutcome, seconds: floa
     PROMETHEUS_SAMPLES.inc(cost.samples)
     PREDICTION_WRITES.inc(cost.written)
     REFITS.inc(cost.refitted)
+    for outcome in ("won", "lost", "failed"):
+        CHALLENGES.labels(outcome).inc(getattr(cost.challenges, outcome))
     if cost.forecast_work and cycle.outcome.failed:
         FORECAST_FAILURES.labels(namespace, policy).inc(len(cycle.outcome.failed))
     for shard, (model, mase) in cycle.models.items():

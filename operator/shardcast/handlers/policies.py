@@ -3,6 +3,7 @@ of the namespace's policies (of several that select a shard, only the oldest eva
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from shardcast.clients.prometheus_batch import PrometheusSource
 from shardcast.handlers import metrics
 from shardcast.handlers.settings import RESYNC_SECONDS, prometheus_url
 from shardcast.handlers.status import write_status
+from shardcast.reconcile.challenge_pool import SHARED_POOL
 from shardcast.reconcile.policy_cycle import CycleInputs, PolicyState, Ports, run_cycle
 
 
@@ -93,6 +95,13 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
                                    yielded=len(overlaps.yielded))
     shared, overlapping = overlap_status(overlaps, generation)
     write_status(body, patch, {**fields, **shared, **planned}, ready, overlapping)
+
+
+@kopf.on.cleanup()
+async def stop_challenges(**_: Any) -> None:
+    """Stop the challenge workers, dropping the queued challenges (a restart redoes them), so a
+    shutdown waits for the challenges running now, not for a budget's worth."""
+    await asyncio.to_thread(SHARED_POOL.shutdown)
 
 
 @kopf.index("", "v1", "nodes")

@@ -22,15 +22,18 @@ from shardcast.api.metrics import ShardQuery
 from shardcast.api.policy_spec import ForecastSpec, PolicySpec
 from shardcast.api.prediction import prediction_status
 from shardcast.forecast import batch
+from shardcast.forecast.challenge import Challenge
 from shardcast.forecast.fleet import FleetModel
 from shardcast.forecast.history import prepare_rows
 from shardcast.forecast.types import Forecast
+from shardcast.reconcile.challengers import CHALLENGERS, Challengers, Collected
 from shardcast.reconcile.history_store import HistoryStore, Read
 from shardcast.reconcile.ports import MetricsSource, PredictionSink
 
 # Which batch models each spec.forecast.model may choose from. ets and sarimax are statsmodels'
-# per-shard models (seconds per shard per fit); the batch forecasts them with the vectorised
-# Holt-Winters, the same additive damped family, and says so in each prediction.
+# per-shard models (seconds per shard per fit): they challenge the batch in a process pool
+# (`challengers`), and the vectorised Holt-Winters, the same additive damped family, stands in
+# for them until a challenger wins, saying so in the prediction.
 MODELS = {
     "auto": (batch.SEASONAL_NAIVE, batch.HOLT_WINTERS, batch.PERSISTENCE),
     "holt-winters": (batch.HOLT_WINTERS,),
@@ -39,7 +42,6 @@ MODELS = {
     "seasonal-naive": (batch.SEASONAL_NAIVE,),
     "persistence": (batch.PERSISTENCE,),
 }
-PER_SHARD_ONLY = ("ets", "sarimax")
 READ_CHUNK_SHARDS = 5000  # shards per read: bounds what one answer holds in memory
 FIT_ROWS = 2048  # shards fitted at once: bounds the float64 copies a fit makes
 FIT_BUDGET_SECONDS = 4.0  # CPU a pass may spend on full fits (the rest wait for later passes)
@@ -79,6 +81,7 @@ class PassCost:
     refitted: int = 0
     written: int = 0
     forecast_work: bool = False
+    challenges: Collected = field(default_factory=Collected)  # finished since the last pass
 
 
 @dataclass
@@ -94,6 +97,7 @@ class PolicyForecaster:
     written: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     last: PassResult | None = None
     seconds_per_fit: float = FIRST_SECONDS_PER_FIT
+    challengers: Challengers = field(default_factory=Challengers)
 
     def __post_init__(self) -> None:
         self.store = HistoryStore(self.forecast.step_seconds, self.forecast.window_points)
@@ -111,14 +115,14 @@ class PolicyForecaster:
         if idle and not self._due(now_seconds):
             return self._narrowed(self.last or PassResult(), queries), PassCost()
         failed, requests, samples = await self._read(reads, queries, metrics)
-        result, refitted, changed = await asyncio.to_thread(
+        result, refitted, challenges, changed = await asyncio.to_thread(
             self._forecast_and_compare, list(queries), end, now_seconds, failed, spec,
             policy_name)
         if changed:
             await sink.write(changed)
             self.written.update(changed)
         self.last = result
-        return result, PassCost(requests, samples, refitted, len(changed), True)
+        return result, PassCost(requests, samples, refitted, len(changed), True, challenges)
 
     def _forget_changed_and_plan_reads(self, queries: Mapping[str, ShardQuery],
                                        end: int) -> list[Read]:
@@ -127,16 +131,20 @@ class PolicyForecaster:
         keep = {name for name, query in queries.items() if self.queries.get(name) == query}
         self.store.retain(keep)
         self.model.retain(keep)
+        self.challengers.retain(keep)
         self.written = {name: w for name, w in self.written.items() if name in queries}
         self.queries = dict(queries)
         return self.store.reads(queries, end)
 
     def _forecast_and_compare(self, shards: list[str], end: int, now_seconds: float,
                               failed: dict[str, str], spec: PolicySpec, policy_name: str,
-                              ) -> tuple[PassResult, int, dict[str, dict[str, Any]]]:
+                              ) -> tuple[PassResult, int, Collected, dict[str, dict[str, Any]]]:
         """The CPU part of a pass, in one worker thread: forecast, then what to write."""
+        challenges = self._collect_challenges(end)
         result, refitted = self._forecast_all(shards, end, now_seconds, failed)
-        return result, refitted, self._changed(result, spec, policy_name, now_seconds)
+        self._challenge(end, now_seconds)
+        return result, refitted, challenges, self._changed(result, spec, policy_name,
+                                                           now_seconds)
 
     async def _read(self, reads: list[Read], queries: Mapping[str, ShardQuery],
                     metrics: MetricsSource) -> tuple[dict[str, str], int, int]:
@@ -214,12 +222,38 @@ class PolicyForecaster:
             if not np.isfinite(latest[row]):
                 failed[shard] = "the latest sample is missing: the series is stale"
                 continue
+            challenger = self.challengers.winners.get(shard)
+            if challenger is not None:
+                point[row], lower[row], upper[row] = challenger.forecast(context)
+                names[row], mase[row] = challenger.model, challenger.backtest_mase
             result.forecast[shard] = Forecasted(
                 Forecast(names[row], spec.step_seconds, point[row] * factors,
                          lower[row] * factors, upper[row] * factors, spec.interval_level),
                 float(latest[row]))
             result.backtest_mase[shard] = float(mase[row])
         return self._with_unread(result, shards), len(due) - len(refused)
+
+    def _collect_challenges(self, end: int) -> Collected:
+        """Adopt the challenges that finished since the last pass and bring every winning
+        challenger up to `end` (the store holds the samples since its own end)."""
+        collected = self.challengers.collect()
+        self.challengers.retain(set(self.store.names))
+        self.challengers.advance(self.store, self.forecast, end)
+        return collected
+
+    def _challenge(self, end: int, now_seconds: float) -> None:
+        """Queue the challenges that are due and fit the budget, on the shards' windows ending
+        at `end`, against the batch models this policy allows; nothing here waits for them."""
+        spec = self.forecast
+        challengers = CHALLENGERS.get(spec.model, ())
+        if not challengers or self.model.forecaster is None:
+            return
+        incumbents = tuple(batch.MODEL_NAMES[m] for m in MODELS.get(spec.model, MODELS["auto"]))
+        context = spec.context(end)
+        for shard in self.challengers.due(self.model.names, now_seconds, spec.retrain_seconds):
+            window = self.store.window(self.store.rows([shard]))[0]
+            self.challengers.submit(shard, Challenge(window, context, incumbents, challengers),
+                                    now_seconds)
 
     def _absorb(self, end: int) -> None:
         """Feed the model the store's samples since the instant it last absorbed."""
@@ -281,17 +315,18 @@ class PolicyForecaster:
                 forecasted.forecast, policy=policy_name, metric=spec.metric_type,
                 horizon=spec.forecast.horizon, end_seconds=result.end_seconds,
                 computed_at=computed_at, backtest_mase=result.backtest_mase[shard],
-                fallback_reason=self._fallback_reason())
+                fallback_reason=self._fallback_reason(shard, forecasted.forecast.model))
             if material(shard, self.written.get(shard), status, now_seconds):
                 changed[shard] = status
         return changed
 
 
-    def _fallback_reason(self) -> str | None:
-        if self.forecast.model not in PER_SHARD_ONLY:
+    def _fallback_reason(self, shard: str, model: str) -> str | None:
+        """Why a policy that names a statsmodels model got the batch's (None when it did not)."""
+        wanted = self.forecast.model
+        if wanted not in CHALLENGERS or wanted in (model, "auto"):
             return None
-        return (f"{self.forecast.model} is fitted per shard by `shardcast forecast`; the "
-                "operator's batch forecast uses holt-winters (the same additive, damped family)")
+        return self.challengers.fallback_reason(shard, wanted)
 
 
 def material(shard: str, old: Mapping[str, Any] | None, new: Mapping[str, Any],
