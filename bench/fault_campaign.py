@@ -39,7 +39,8 @@ NODES = ("node-a", "node-b", "node-c", "node-d")
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--migrations", type=int, default=200)
+    parser.add_argument("--migrations", type=int, default=200,
+                        help="at least this many; moves go on until the faults are done")
     parser.add_argument("--faults", type=int, default=100)
     parser.add_argument("--lanes", type=int, default=3, help="moves under way at once")
     parser.add_argument("--shards", type=int, default=8)

@@ -8,6 +8,7 @@ come one at a time: inject, hold, heal, pause; so "after its faults heal" has on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import os
@@ -121,7 +122,7 @@ class Campaign:
         self.shards = [f"s{i}" for i in range(settings.shards)]
         self.report, self.seen = Report(), Seen()
         self.operator = operators.start()
-        self.done = asyncio.Event()
+        self.faults_done = asyncio.Event()
         self.unhealed: Callable[[], Awaitable[None]] | None = None
 
     # -- the run -------------------------------------------------------------------------------
@@ -157,9 +158,10 @@ class Campaign:
             try:
                 await asyncio.gather(*lanes)
             finally:
-                self.done.set()
-                await nemesis
-                if self.unhealed is not None:  # a lane failed mid-fault: heal before leaving
+                nemesis.cancel()  # only still running if a lane failed
+                with contextlib.suppress(asyncio.CancelledError):
+                    await nemesis
+                if self.unhealed is not None:  # stopped mid-fault: heal before leaving
                     await self.unhealed()
             await self._settle()
             stop.set()
@@ -172,8 +174,10 @@ class Campaign:
         return self.report
 
     async def _lane(self, router: Router, budget: list[int]) -> None:
+        """Moves one shard at a time: at least the budget, and on until the faults are done
+        (faults against an idle system prove nothing)."""
         busy = self.seen.specs
-        while budget[0] > 0:
+        while budget[0] > 0 or not self.faults_done.is_set():
             budget[0] -= 1
             moving = {spec["shard"] for name, spec in busy.items() if name not in self.seen.ended}
             free = [s for s in self.shards if s not in moving]
@@ -199,7 +203,7 @@ class Campaign:
 
     async def _nemesis(self) -> None:
         injected = 0
-        while injected < self.settings.faults and not self.done.is_set():
+        while injected < self.settings.faults:
             await asyncio.sleep(self.rng.uniform(0.5, 3.0))
             kind = self.rng.choice(FAULTS)
             self.unhealed = await self._inject(kind)
@@ -211,6 +215,7 @@ class Campaign:
             await self.unhealed()
             self.unhealed = None
             self.seen.heals.append(time.monotonic())
+        self.faults_done.set()
 
     async def _inject(self, kind: str) -> Callable[[], Awaitable[None]] | None:
         state = state_dir()
@@ -335,12 +340,12 @@ class Campaign:
                 phase = status.get("phase", "Pending")
                 if phase in MOVING:
                     moving[item["spec"]["shard"]] += 1
+                if status.get("epoch"):  # announced: the epoch its commit would establish
+                    self.seen.epochs[name] = int(status["epoch"])
                 if phase in TERMINAL and name not in self.seen.ended:
                     reason = next((c["reason"] for c in status.get("conditions", [])
                                    if c["type"] == "Ready"), "")
                     self.seen.ended[name], self.seen.outcome[name] = now, f"{phase}/{reason}"
-                    if status.get("epoch"):
-                        self.seen.epochs[name] = int(status["epoch"])
             for shard_name, count in moving.items():
                 if count > 1:
                     self.report.violations.append(f"{count} migrations of {shard_name} past "
@@ -366,14 +371,20 @@ class Campaign:
             self.report.heal_to_end.append(ended - healed)
             if ended - healed > self.settings.bound_seconds:
                 violations.append(f"{name} ended {ended - healed:.0f}s after its faults healed")
-            self.report.outcomes[seen.outcome[name]] += 1
+        owned = {(shard_name, epoch, node) for shard_name, owners in seen.history.owners.items()
+                 for epoch, node in owners.items()}
+        for name in seen.deleted & set(seen.epochs):  # the commit may win the race with delete
+            spec = seen.specs[name]
+            if (spec["shard"], seen.epochs[name], spec["target"]) in owned:
+                seen.outcome[name] = "deleted after its commit"
         targets = {(s["shard"], seen.epochs[n], s["target"]) for n, s in seen.specs.items()
-                   if seen.outcome.get(n, "").startswith("Active") and n in seen.epochs}
-        for shard_name, owners in seen.history.owners.items():
-            for epoch, node in owners.items():
-                if epoch > 1 and (shard_name, epoch, node) not in targets:
-                    violations.append(f"{shard_name} owned by {node} at epoch {epoch} without "
-                                      "an Active migration there")
+                   if n in seen.epochs and seen.outcome.get(n, "").startswith(
+                       ("Active", "deleted after"))}
+        for shard_name, epoch, node in sorted(owned):
+            if epoch > 1 and (shard_name, epoch, node) not in targets:
+                violations.append(f"{shard_name} owned by {node} at epoch {epoch} without an "
+                                  "Active migration there")
+        self.report.outcomes.update(seen.outcome[name] for name in seen.ended)
         seen.history.moves = [Move(s["shard"], s["source"], s["target"], seen.epochs[n] - 1,
                                    None) for n, s in seen.specs.items() if n in seen.epochs]
         await asyncio.sleep(1)  # the router's view of the last commits

@@ -31,6 +31,6 @@ def test_a_seeded_fault_campaign_breaks_no_invariant(cluster: Cluster, endpoints
         kubectl(kubeconfig, "delete", "namespace", ns, "--wait=false")
     print(report.summary())
     assert report.violations == []
-    assert sum(report.outcomes.values()) == SLICE.migrations
-    assert sum(report.faults.values()) >= SLICE.faults // 2  # a slice ends when its moves do
+    assert sum(report.outcomes.values()) >= SLICE.migrations
+    assert sum(report.faults.values()) == SLICE.faults
     assert report.acknowledged > 100

@@ -81,6 +81,23 @@ def test_an_overloaded_node_gets_a_proposal_awaiting_approval_once(
     assert len(migrations(kubeconfig, namespace)) == 1
 
 
+def test_a_shard_without_a_forecast_closes_its_node_and_the_others_still_move(
+        operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
+    blind = {**shard("blind", "nab/ec2_cpu_utilization_5f5533", 20, "node-b")}
+    blind["spec"] = {**blind["spec"], "metrics": {"cpu": {"query": "absent_metric_of_blind"}}}
+    apply(kubeconfig, namespace, *crowded_node_a(), blind, policy("propose-only"))
+    planned = wait_for(kubeconfig, namespace, "migrationpolicy/kv",
+                       lambda o: bool(o.get("status", {}).get("decisions")), timeout_seconds=90)
+    status = planned["status"]
+    assert [s["shard"] for s in status["withoutForecast"]] == ["blind"]
+    assert condition(planned)["reason"] == "ForecastFailed"
+    decision = status["decisions"][0]
+    assert (decision["shard"], decision["from"]) == ("hot", "node-a")
+    assert decision["to"] in {"node-c", "node-d"}  # node-b's load is unknown: it takes no move
+    node_b = next(n for n in status["nodes"] if n["name"] == "node-b")
+    assert "no forecast" in node_b["closed"]
+
+
 def test_dry_run_records_decisions_and_creates_nothing(
         operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
     apply(kubeconfig, namespace, *crowded_node_a(), policy("dry-run"))

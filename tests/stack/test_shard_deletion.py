@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,15 @@ def test_a_shard_created_again_starts_from_its_own_spec(
     placed = record(endpoints.consensus_etcd, namespace, "kv-0")[0]
     assert placed is not None and (placed.node, placed.epoch) == ("node-c", 1)
     assert get(kubeconfig, namespace, "shard/kv-0")["metadata"]["finalizers"]
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_namespace_deleted_takes_its_etcd_records_with_it(
+        kubeconfig: Path, endpoints: stack.Endpoints) -> None:
+    ns = f"gone-{uuid.uuid4().hex[:8]}"
+    kubectl(kubeconfig, "create", "namespace", ns)
+    apply(kubeconfig, ns, statefulset("kv", 2), shard("kv-0", "node-a"), shard("kv-1", "node-b"))
+    for name in ("kv-0", "kv-1"):
+        wait_for(kubeconfig, ns, f"shard/{name}", lambda o: "epoch" in o.get("status", {}))
+    kubectl(kubeconfig, "delete", "namespace", ns, "--timeout=60s")
+    assert [record(endpoints.consensus_etcd, ns, n) for n in ("kv-0", "kv-1")] == [NOTHING] * 2
