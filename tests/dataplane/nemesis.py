@@ -78,6 +78,7 @@ class Report:
     violations: list[str] = field(default_factory=list)
     heal_to_end: list[float] = field(default_factory=list)  # seconds, per migration
     acknowledged: int = 0
+    unavailable: list[str] = field(default_factory=list)  # requests the router gave up on
     seconds: float = 0.0
 
     def summary(self) -> str:
@@ -85,7 +86,9 @@ class Report:
                  + ", ".join(f"{k} {v}" for k, v in sorted(self.faults.items())),
                  f"migrations: {sum(self.outcomes.values())}  "
                  + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items())),
-                 f"acknowledged writes: {self.acknowledged}",
+                 f"acknowledged writes: {self.acknowledged}; requests given up on (shard "
+                 f"unavailable past the router's patience): {len(self.unavailable)}"
+                 + (f", e.g. {self.unavailable[0]}" if self.unavailable else ""),
                  f"invariant violations: {len(self.violations)}"]
         lines += [f"  - {v}" for v in self.violations[:30]]
         if self.heal_to_end:
@@ -147,10 +150,11 @@ class Campaign:
             watchers = [asyncio.create_task(self._watch_placements(store)),
                         asyncio.create_task(self._watch_migrations())]
             traffic = [asyncio.create_task(write(router, ledger, self.shards, w, stop,
-                                                 random.Random(self.settings.seed * 100 + w)))
-                       for w in range(2)]
+                                                 random.Random(self.settings.seed * 100 + w),
+                                                 tolerate=True)) for w in range(2)]
             traffic.append(asyncio.create_task(read(router, ledger, stop,
-                                                    random.Random(self.settings.seed * 200))))
+                                                    random.Random(self.settings.seed * 200),
+                                                    tolerate=True)))
             budget = [self.settings.migrations]
             lanes = [asyncio.create_task(self._lane(router, budget))
                      for _ in range(self.settings.lanes)]
@@ -170,6 +174,7 @@ class Campaign:
                 task.cancel()
             await self._final_checks(store, client, router, ledger)
         self.report.acknowledged = len(ledger.seqs)
+        self.report.unavailable = ledger.unavailable
         self.report.seconds = time.monotonic() - began
         return self.report
 

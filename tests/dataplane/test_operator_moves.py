@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
 from pathlib import Path
-from typing import Any
 
 from shardkv.client import NodeClient
 from shardkv.local import Cluster
@@ -18,26 +16,13 @@ from shardcast.consensus.store import ConsensusStore
 from shardcast.devstack import stack
 from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import install_crds, statefulset
+from tests.dataplane.nemesis import POLICY
 from tests.dataplane.workload import Ledger, leftovers, lost_writes, read, write
 from tests.stack.kube import apply, wait_for
 from tests.stack.operator_process import operators
 from tests.stack.test_migrations import ended, move, shard
 
 MOVES = 8
-
-
-def job(module: str) -> dict[str, Any]:
-    return {"template": {"spec": {"containers": [
-        {"name": module.rsplit(".", 1)[1], "image": "shardkv:dev",
-         "command": [sys.executable, "-m", module]}]}}}
-
-
-POLICY = {"apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
-          "metadata": {"name": "kv"},
-          "spec": {"mode": "propose-only", "shardSelector": {"matchLabels": {"app": "none"}},
-                   "metric": {"type": "cpu"},
-                   "jobs": {"sync": job("shardkv.sync"), "cutover": job("shardkv.cutover")},
-                   "trafficShift": {"steps": [10, 50, 100], "gateWindow": "1s"}}}
 
 
 def test_operator_driven_moves_lose_no_writes(cluster: Cluster, endpoints: stack.Endpoints,

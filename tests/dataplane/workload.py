@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from shardkv.client import NodeClient, Served
 from shardkv.ownership import OWNER, REPLICA
-from shardkv.router import Router
+from shardkv.router import Router, Unavailable
 
 from tests.dataplane.driver import History
 
@@ -34,9 +34,13 @@ class Ledger:
     seqs: list[tuple[str, int]] = field(default_factory=list)  # (shard, seq) of every ack
     reads: list[Read] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # writes the router gave up on: maybe applied, never acknowledged (until a later ack)
+    maybe: set[tuple[str, str]] = field(default_factory=set)
+    unavailable: list[str] = field(default_factory=list)  # why each give-up happened
 
     def ack(self, shard: str, key: str, value: str, served: Served) -> None:
         self.acked[(shard, key)] = value
+        self.maybe.discard((shard, key))
         self.seqs.append((shard, served.seq))
 
 
@@ -45,7 +49,9 @@ def counter(shard: str, writer: int) -> str:
 
 
 async def write(router: Router, ledger: Ledger, shards: list[str], writer: int,
-                stop: asyncio.Event, rng: random.Random) -> None:
+                stop: asyncio.Event, rng: random.Random, tolerate: bool = False) -> None:
+    """`tolerate`: a write the router gives up on (the shard unavailable past its patience)
+    is recorded as maybe applied, and writing goes on; otherwise it ends the run."""
     counts: Counter[str] = Counter()
     n = 0
     while not stop.is_set():
@@ -55,18 +61,30 @@ async def write(router: Router, ledger: Ledger, shards: list[str], writer: int,
             key, value = counter(shard, writer), str(counts[shard])
         else:
             key, value = f"w{writer}-{n}", f"v{n}"
-        ledger.ack(shard, key, value, await router.write(shard, key, value))
+        try:
+            ledger.ack(shard, key, value, await router.write(shard, key, value))
+        except Unavailable as error:
+            if not tolerate:
+                raise
+            ledger.maybe.add((shard, key))
+            ledger.unavailable.append(str(error))
 
 
 async def read(router: Router, ledger: Ledger, stop: asyncio.Event,
-               rng: random.Random) -> None:
+               rng: random.Random, tolerate: bool = False) -> None:
     while not stop.is_set():
         if not ledger.acked:
             await asyncio.sleep(0.01)
             continue
         shard, key = rng.choice(list(ledger.acked)) if rng.random() < 0.02 else _recent(ledger)
         floor, started = ledger.acked[(shard, key)], time.monotonic()
-        served = await router.read(shard, key)
+        try:
+            served = await router.read(shard, key)
+        except Unavailable as error:
+            if not tolerate:
+                raise
+            ledger.unavailable.append(str(error))
+            continue
         ledger.reads.append(Read(shard, key, served, started))
         if not _at_least(served.value, floor):
             ledger.errors.append(f"stale read of {shard}/{key}: {served} before which "
@@ -102,13 +120,15 @@ async def lost_writes(client: NodeClient, router: Router, ledger: Ledger,
         assert placed is not None
         items, _ = await client.snapshot(placed.node, shard, placed.epoch)
         want = {key: value for (s, key), value in expected.items() if s == shard}
-        missing = [k for k, v in want.items() if items.get(k) != v]
-        extra = sorted(set(items) - set(want))
+        maybe = {key for s, key in ledger.maybe if s == shard}  # given up on: either is right
+        missing = [k for k, v in want.items() if items.get(k) != v and k not in maybe]
+        extra = sorted(set(items) - set(want) - maybe)
         lost += len(missing)
         if missing or extra:
             errors.append(f"{shard} at {placed.node}/{placed.epoch}: {len(missing)} lost or "
                           f"wrong (e.g. {missing[:5]}), {len(extra)} unexpected ({extra[:5]})")
-    sample = random.Random(7).sample(sorted(expected), min(500, len(expected)))
+    sample = random.Random(7).sample(sorted(set(expected) - ledger.maybe),
+                                     min(500, len(expected)))
     for (shard, key) in sample:
         served = await router.read(shard, key)
         if served.value != expected[(shard, key)]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shardcast.devstack import process, stack
+from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import statefulset
 from shardcast.devstack.paths import state_dir
 from tests.stack.consensus import record
@@ -28,7 +29,7 @@ def sleeping_job(seconds: float) -> dict[str, Any]:
         {"name": "step", "image": "none", "command": ["sleep", str(seconds)]}]}}}
 
 
-POLICY = {"apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
+POLICY: dict[str, Any] = {"apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
           "metadata": {"name": "kv"},
           "spec": {"mode": "propose-only", "shardSelector": {"matchLabels": {"app": "none"}},
                    "metric": {"type": "cpu"},
@@ -121,3 +122,51 @@ def test_two_operators_without_peering_never_move_a_shard_twice(
         assert placed is not None and placed.epoch == 2 and claim is None
         winner = next(n for n in pair if outcome[n] == "Active")
         assert placed.node == f"node-{winner[-1]}"
+
+
+def counted_job(runs: Path, seconds: float) -> dict[str, Any]:
+    """A Job step that leaves one line in `runs` per run: how many times it ran, whoever ran it."""
+    return {"template": {"spec": {"containers": [
+        {"name": "step", "image": "none",
+         "command": ["sh", "-c", f"echo run >> {runs}; sleep {seconds}"]}]}}}
+
+
+def _runs(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+@pytest.mark.parametrize("after_seconds", [0.0, 0.3, 0.8])
+def test_an_operator_killed_as_the_move_is_approved_is_followed_by_one_that_runs_each_job_once(
+        after_seconds: float, start_operator: Start, kubeconfig: Path, namespace: str,
+        endpoints: stack.Endpoints, tmp_path: Path) -> None:
+    """Killed as Pending turns into Syncing (the claim being written, the sync Job being
+    created), at three moments; the next one is killed between the sync Job's success and the
+    next phase; the third finishes the move, and no Job ran twice."""
+    sync, cutover = tmp_path / "sync.runs", tmp_path / "cutover.runs"
+    policy = {**POLICY, "spec": {**POLICY["spec"], "jobs": {
+        "sync": counted_job(sync, 2), "cutover": counted_job(cutover, 2)}}}
+    pending = move("kv-0-to-b", "kv-0", "node-a", "node-b")
+    pending["spec"]["approval"] = "Pending"
+    first = start_operator()
+    apply(kubeconfig, namespace, statefulset("kv", 1), shard("kv-0", "node-a"), policy, pending)
+    wait_for(kubeconfig, namespace, "shardmigration/kv-0-to-b",
+             lambda o: condition(o).get("reason") == "AwaitingApproval", 60)
+    kubectl(kubeconfig, "-n", namespace, "patch", "shardmigration", "kv-0-to-b",
+            "--type=merge", "-p", '{"spec": {"approval": "Approved"}}')
+    time.sleep(after_seconds)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    second = start_operator()
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "jobs").glob("*sync.rc")):
+        assert time.monotonic() < deadline, "the sync Job never ended"
+        time.sleep(0.05)
+    second.send_signal(signal.SIGKILL)  # the Job succeeded; the next phase not yet taken
+    second.wait(timeout=10)
+    start_operator()
+    done = wait_for(kubeconfig, namespace, "shardmigration/kv-0-to-b", ended, 90)
+    assert phase(done) == "Active", done["status"]
+    placed, claim, route = record(endpoints.consensus_etcd, namespace, "kv-0")
+    assert (placed and placed.node, placed and placed.epoch, claim, route) == (
+        "node-b", 2, None, None)
+    assert (_runs(sync), _runs(cutover)) == (1, 1)
