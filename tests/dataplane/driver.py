@@ -9,6 +9,7 @@ after a successful cutover (the source was fenced and must take writes again).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import sys
@@ -122,7 +123,8 @@ class Driver:
             output, _ = await asyncio.wait_for(
                 proc.communicate(), self.rng.uniform(0.1, 0.6) if kill else None)
         except TimeoutError:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):  # it ended as the timeout fired
+                proc.kill()
             await proc.wait()
             move.jobs.append(f"{kind} killed")
             return False
