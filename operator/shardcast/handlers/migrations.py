@@ -149,13 +149,12 @@ def _shard_going(indexed_shards: kopf.Index[tuple[str | None, str], IndexedShard
     return None
 
 
-def _target_refusal(target: str, node_states: kopf.Index[None, dict[str, NodeState]],
+def _target_refusal(target: str, node_states: kopf.Index[str | None, dict[str, NodeState]],
                     workloads: kopf.Index[tuple[str | None, str], WorkloadState],
                     namespace: str | None, shard_spec: dict[str, Any],
                     policy: dict[str, Any]) -> tuple[str, str] | None:
     """Why the target is not a Node this shard may use now, from the informers' views."""
-    node = next((states[target] for states in node_states.get(None, []) if target in states),
-                None)
+    node = _named(node_states, None, target)
     workload = next(iter(workloads.get(
         (namespace, (shard_spec.get("workload") or {}).get("name", "")), [])), None)
     return refusal(target, node, workload.tolerations if workload else (),
