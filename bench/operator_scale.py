@@ -492,7 +492,7 @@ class Operator:
         live = f"http://127.0.0.1:{liveness}/healthz"
         with log_path.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "shardcast.cli", "run", "--standalone", "--namespace", ns,
+                [sys.executable, "-m", "shardcast", "run", "--standalone", "--namespace", ns,
                  f"--liveness={live}"], env=env, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL)
         return cls(proc, log_path, f"http://127.0.0.1:{metrics}/metrics", live,

@@ -31,7 +31,7 @@ class Operators:
         unless it should take part in the namespace's peering; verbose logs what it handles."""
         log = self.log(len(self.started)).open("w")
         self.started.append(subprocess.Popen(
-            [sys.executable, "-m", "shardcast.cli", "run", *([] if peering else ["--standalone"]),
+            [sys.executable, "-m", "shardcast", "run", *([] if peering else ["--standalone"]),
              *(["--verbose"] if verbose else []),
              "-n", namespace or self.namespace,
              f"--liveness=http://127.0.0.1:{18190 + len(self.started)}/healthz"],

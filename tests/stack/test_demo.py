@@ -13,7 +13,7 @@ from shardcast.devstack import stack
 def test_the_demo_moves_a_shard_before_its_peak_and_loses_no_write(
         endpoints: stack.Endpoints, tmp_path: Path) -> None:
     picture = tmp_path / "demo.png"
-    run = subprocess.run([sys.executable, "-m", "shardcast.cli", "demo", "--seconds", "240",
+    run = subprocess.run([sys.executable, "-m", "shardcast", "demo", "--seconds", "240",
                           "--plot", str(picture)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     out = run.stdout

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from kopf.testing import KopfRunner
 
 from shardcast.api.conditions import parse_rfc3339
-from shardcast.cli import main
+from shardcast.commands.cli import main
 from shardcast.devstack.history import replay_query
 from shardcast.devstack.paths import state_dir
 from shardcast.traces import TRACES, default_traces_dir, load_trace

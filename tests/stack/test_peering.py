@@ -26,7 +26,7 @@ def two_replicas(kubeconfig: Path, crds: None, tmp_path: Path) -> Iterator[list[
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), "SHARDCAST_RESYNC_SECONDS": "2",
                "SHARDCAST_PEERING_PRIORITY": str(priority)}
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "shardcast.cli", "run", "--verbose",
+            [sys.executable, "-m", "shardcast", "run", "--verbose",
              f"--liveness=http://127.0.0.1:{18090 + i}/healthz"],
             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT))
         logs.append(log)

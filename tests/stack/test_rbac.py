@@ -51,7 +51,7 @@ def chart_command(kubeconfig: Path, namespace: str) -> tuple[list[str], dict[str
     env = {e["name"]: e["value"] for e in container["env"]}
     if "SHARDCAST_METRICS_ADDRESS" in env:  # several processes share this machine
         env["SHARDCAST_METRICS_ADDRESS"] = f"127.0.0.1:{free_port()}"
-    return [sys.executable, "-m", "shardcast.cli", "run", *args], env
+    return [sys.executable, "-m", "shardcast", "run", *args], env
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from shardcast.cli import main
+from shardcast.commands.cli import main
 from shardcast.traces import default_traces_dir
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from shardcast.cli import main
+from shardcast.commands.cli import main
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

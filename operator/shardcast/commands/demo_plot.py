@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from shardcast.api.conditions import parse_rfc3339
-from shardcast.plotting import pyplot
+from shardcast.commands.plotting import pyplot
 
 
 def _hours_from(now: float, stamp: str) -> float:

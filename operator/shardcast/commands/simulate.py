@@ -10,8 +10,8 @@ import click
 import yaml
 
 from shardcast.api.simulation import SimulatedPolicy, from_policy
+from shardcast.commands.simulate_plot import plot as draw
 from shardcast.sim.compare import compare, standard_policies
-from shardcast.sim.report import plot as draw
 from shardcast.sim.report import table
 from shardcast.sim.scenario import build
 from shardcast.traces import default_traces_dir, discover, load_trace

@@ -15,12 +15,12 @@ import numpy as np
 
 from shardcast.api.metrics import query_of
 from shardcast.api.policy_spec import ForecastSpec, PolicySpec
+from shardcast.commands.plotting import pyplot
 from shardcast.forecast import batch
 from shardcast.forecast.context import Context
 from shardcast.forecast.history import prepare
 from shardcast.forecast.select import Selection, forecast, select
 from shardcast.forecast.types import Forecast
-from shardcast.plotting import pyplot
 from shardcast.traces import TRACES, default_traces_dir, load_trace
 from shardcast.traces.catalog import csv_spec
 

@@ -41,7 +41,7 @@ def run(namespace: tuple[str, ...], standalone: bool, liveness: str, verbose: bo
 def demo(seconds: float, plot_path: Path) -> None:
     """The local stack, shards loaded by real traces, the operator forecasting and moving them
     on the reference data plane under writes."""
-    from shardcast.demo import run_demo
+    from shardcast.commands.demo import run_demo
 
     _or_exit(lambda: run_demo(seconds, plot_path))
 
@@ -67,9 +67,9 @@ def forecast(trace: str | None, csv_path: Path | None, shard: str | None, namesp
              policy: str | None, prometheus: str, model: str, horizon: str,
              history_window: str, level: float, plot: Path | None) -> None:
     """Forecast one series and explain the model choice (give --trace, --csv or --shard)."""
-    from shardcast import forecast_report as report
     from shardcast.api.durations import seconds
     from shardcast.api.policy_spec import ForecastSpec
+    from shardcast.commands import forecast_report as report
 
     if sum(x is not None for x in (trace, csv_path, shard)) != 1:
         raise click.UsageError("give exactly one of --trace, --csv or --shard")
@@ -111,9 +111,9 @@ def simulate(traces_dir: Path | None, policy_file: Path | None, nodes: int, shar
              seed: int, spike: bool, days: int, plot: Path | None) -> None:
     """Replay real traces on a simulated cluster under no-op, reactive, predictive and oracle
     policies and two greedy reference rules; print what each achieved."""
-    from shardcast import simulate_command
+    from shardcast.commands.simulate import run as replay
 
-    simulate_command.run(traces_dir, policy_file, nodes, shards, seed, spike, days, plot)
+    replay(traces_dir, policy_file, nodes, shards, seed, spike, days, plot)
 
 
 @main.group()

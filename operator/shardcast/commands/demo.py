@@ -23,17 +23,19 @@ import numpy as np
 import yaml
 
 from shardcast.clients.prometheus import query_range
+from shardcast.commands.demo_plot import plot_demo
 from shardcast.consensus.store import ConsensusStore
-from shardcast.demo_plot import plot_demo
 from shardcast.devstack import stack
 from shardcast.devstack.history import TRACE_METRIC, replay_query
 from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import install_crds, statefulset
 from shardcast.devstack.paths import state_dir
+from shardcast.devstack.process import StackError
 from shardcast.devstack.prometheus import aligned_now
+from shardcast.migration.model import TERMINAL
 
 NAMESPACE = "shardcast-demo"
-DATAPLANE = Path(__file__).resolve().parents[2] / "examples" / "dataplane"
+DATAPLANE = Path(__file__).resolve().parents[3] / "examples" / "dataplane"
 # (trace, node, scale): CPU percent of one machine, scaled to cores of an 8-core kwok node.
 # node-a carries two shards whose projected peak crosses 80%; node-d starts empty.
 DEMO_SHARDS = (("nab/ec2_cpu_utilization_5f5533", "node-a", 0.08),
@@ -44,13 +46,23 @@ NODES = ("node-a", "node-b", "node-c", "node-d")
 DAY_SECONDS = 86_400
 STEP_SECONDS = 300
 NODE_CORES = 8
-ENDED = {"Active", "RolledBack", "Failed"}
 
 
 def run_demo(wait_seconds: float = 180.0, plot_path: Path | None = None) -> None:
+    """Go on in a fresh interpreter whose PYTHONPATH has the data plane (this process is
+    replaced). `shardkv` is an example beside the package, not part of it: its nodes and the
+    Jobs the demo starts find it through PYTHONPATH (`shardkv.local.python_path`), and the demo
+    itself finds it the same way rather than by editing this interpreter's `sys.path`."""
     if not DATAPLANE.is_dir():
         raise SystemExit(f"the demo needs a source checkout: {DATAPLANE} is missing")
-    sys.path.insert(0, str(DATAPLANE))
+    python_path = os.pathsep.join(p for p in (str(DATAPLANE), os.environ.get("PYTHONPATH")) if p)
+    argv = [sys.executable, "-m", "shardcast.commands.demo", str(wait_seconds),
+            *([] if plot_path is None else [str(plot_path)])]
+    sys.stdout.flush()
+    os.execve(sys.executable, argv, {**os.environ, "PYTHONPATH": python_path})
+
+
+def _demo(wait_seconds: float, plot_path: Path | None) -> None:
     from shardkv.local import running
 
     endpoints = stack.up()
@@ -65,7 +77,7 @@ def run_demo(wait_seconds: float = 180.0, plot_path: Path | None = None) -> None
                "SHARDCAST_JOB_EXECUTOR": "local", "SHARDCAST_LOCAL_JOBS_DIR": str(logs / "jobs")}
         with (logs / "operator.log").open("w") as log:
             operator = subprocess.Popen(
-                [sys.executable, "-m", "shardcast.cli", "run", "--standalone", "-n", NAMESPACE,
+                [sys.executable, "-m", "shardcast", "run", "--standalone", "-n", NAMESPACE,
                  "--liveness=http://127.0.0.1:18080/healthz"], env=env, stdout=log,
                 stderr=subprocess.STDOUT)
             try:
@@ -148,7 +160,7 @@ def _wait_for_moves(kubeconfig: Path, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
         moves = _migrations(kubeconfig)
-        if moves and all(m.get("status", {}).get("phase") in ENDED for m in moves):
+        if moves and all(m.get("status", {}).get("phase") in TERMINAL for m in moves):
             _wait_for_evaluation_after(kubeconfig, max(
                 t.get("finishedAt", "") for m in moves for t in m["status"]["phaseTimes"]),
                 deadline)
@@ -274,3 +286,10 @@ def _print_load(prometheus_url: str) -> None:
         values = values[np.isfinite(values)]
         print(f"  kv-{i:<3} {trace:34} {values.min():8.1f} {values.mean():8.1f} "
               f"{values.max():8.1f} {values[-1]:8.1f}")
+
+
+if __name__ == "__main__":  # run_demo's second half: argv is (wait seconds, [plot path])
+    try:
+        _demo(float(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+    except StackError as error:
+        sys.exit(f"error: {error}")  # as `shardcast` reports it: on stderr, exit status 1
