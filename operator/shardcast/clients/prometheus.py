@@ -17,13 +17,14 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util import Retry
+
+from shardcast.config import PrometheusCredentials
 
 MAX_POINTS_PER_QUERY = 11_000  # Prometheus refuses range queries resolving to more points
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -104,15 +105,16 @@ def on_grid(samples: Iterable[Sequence[Any]], start_seconds: int, step_seconds: 
 
 
 def connect(url: str, timeout_seconds: float) -> PrometheusConnect:
-    """A client with the credentials the environment names (files, as mounted from a Secret):
-    SHARDCAST_PROMETHEUS_USERNAME with SHARDCAST_PROMETHEUS_PASSWORD_FILE for basic auth, or
-    SHARDCAST_PROMETHEUS_BEARER_TOKEN_FILE. Read per call, so a rotated Secret is picked up."""
+    """A client with the credentials the environment names (config.PrometheusCredentials:
+    files, as mounted from a Secret). Read per call, so a rotated Secret is picked up, and the
+    commands, which run no operator startup, get them the same way."""
+    credentials = PrometheusCredentials.from_env(os.environ)
     headers, auth = None, None
-    if token_file := os.environ.get("SHARDCAST_PROMETHEUS_BEARER_TOKEN_FILE"):
-        headers = {"Authorization": f"Bearer {Path(token_file).read_text().strip()}"}
-    if username := os.environ.get("SHARDCAST_PROMETHEUS_USERNAME"):
-        password = Path(os.environ["SHARDCAST_PROMETHEUS_PASSWORD_FILE"]).read_text().strip()
-        auth = (username, password)
+    if credentials.bearer_token_file is not None:
+        token = credentials.bearer_token_file.read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"}
+    if credentials.username is not None and credentials.password_file is not None:
+        auth = (credentials.username, credentials.password_file.read_text().strip())
     # No retries: the next reconcile retries anyway, and each retry would add a whole timeout.
     return PrometheusConnect(url=url, headers=headers, auth=auth, retry=Retry(total=0),
                              timeout=timeout_seconds)

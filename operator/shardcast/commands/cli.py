@@ -26,7 +26,12 @@ def main() -> None:
 @click.option("--verbose", is_flag=True)
 def run(namespace: tuple[str, ...], standalone: bool, liveness: str, verbose: bool) -> None:
     """Run the operator against the current kubeconfig (or in-cluster service account)."""
-    from shardcast.handlers.main import run_operator
+    from shardcast.config import SettingsError
+
+    try:
+        from shardcast.handlers.main import run_operator
+    except SettingsError as error:  # the timers' intervals are read as the handlers load
+        raise click.ClickException(str(error)) from error
 
     run_operator(namespaces=list(namespace), standalone=standalone, liveness=liveness,
                  verbose=verbose)

@@ -2,53 +2,46 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
 import kopf
 
 from shardcast.clients.jobs import JobRunner, KubernetesJobs, LocalJobs
+from shardcast.config import EtcdFiles, Settings
 from shardcast.consensus.store import ConsensusStore
 from shardcast.consensus.tls import EtcdTls
-
-ETCD_ENDPOINTS = "SHARDCAST_ETCD_ENDPOINTS"  # comma-separated host:port of every member
-ETCD_CA_FILE = "SHARDCAST_ETCD_CA_FILE"  # PEM: set, etcd is reached over TLS and verified
-ETCD_CERT_FILE = "SHARDCAST_ETCD_CERT_FILE"  # PEM client certificate, with ETCD_KEY_FILE
-ETCD_KEY_FILE = "SHARDCAST_ETCD_KEY_FILE"
 
 
 @kopf.on.startup()
 async def open_consensus(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    settings: Settings = memo.settings
     memo.consensus = None
-    endpoints = [e for e in os.environ.get(ETCD_ENDPOINTS, "").split(",") if e]
+    endpoints = list(settings.etcd_endpoints)
     if endpoints:
         # Open for the life of the process: timers may still be calling etcd while kopf runs
         # cleanup activities, so closing it there could fail their calls; exit closes it.
-        tls = etcd_tls()
+        tls = etcd_tls(settings.etcd_files)
         memo.consensus = await ConsensusStore.connect(endpoints, tls=tls)
         logger.info(f"consensus record: etcd at {', '.join(endpoints)}"
                     f"{' over TLS' if tls else ''}")
     else:
-        logger.warning(f"{ETCD_ENDPOINTS} is not set: shards get no placement record and no "
-                       "migration can start")
-    memo.jobs = job_runner()
+        logger.warning("SHARDCAST_ETCD_ENDPOINTS is not set: shards get no placement record and "
+                       "no migration can start")
+    memo.jobs = job_runner(settings)
 
 
-def etcd_tls() -> EtcdTls | None:
+def etcd_tls(files: EtcdFiles) -> EtcdTls | None:
     """TLS settings from files (the chart mounts them from a Secret), read once: the channel
     stays open for the life of the process, so a rotated certificate takes a restart."""
-    ca = os.environ.get(ETCD_CA_FILE)
-    if not ca:
+    if files.ca is None:
         return None
-    cert, key = os.environ.get(ETCD_CERT_FILE), os.environ.get(ETCD_KEY_FILE)
-    return EtcdTls(ca=Path(ca).read_bytes(), cert=Path(cert).read_bytes() if cert else None,
-                   key=Path(key).read_bytes() if key else None)
+    return EtcdTls(ca=files.ca.read_bytes(), cert=files.cert.read_bytes() if files.cert else None,
+                   key=files.key.read_bytes() if files.key else None)
 
 
-def job_runner() -> JobRunner:
+def job_runner(settings: Settings) -> JobRunner:
     """Kubernetes Jobs by default; SHARDCAST_JOB_EXECUTOR=local runs the same commands as local
     processes (a machine with an API server but no nodes that run containers, or no cluster)."""
-    if os.environ.get("SHARDCAST_JOB_EXECUTOR", "kubernetes") == "local":
-        return LocalJobs(Path(os.environ.get("SHARDCAST_LOCAL_JOBS_DIR", "/tmp/shardcast-jobs")))
+    if settings.job_executor == "local":
+        return LocalJobs(settings.local_jobs_dir)
     return KubernetesJobs()

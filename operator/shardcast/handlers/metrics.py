@@ -1,14 +1,13 @@
 """/metrics (prometheus-client): what the operator forecast, decided and moved, and what failed.
 
-Served only when SHARDCAST_METRICS_ADDRESS (host:port) is set, so several operator processes on
-one machine (tests, the demo) never fight over a port.
+Served only when SHARDCAST_METRICS_ADDRESS (host:port; config.Settings.metrics_address) is set,
+so several operator processes on one machine (tests, the demo) never fight over a port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import os
 import time
 from typing import Any
 
@@ -16,6 +15,7 @@ import kopf
 import prometheus_client as prom
 
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
+from shardcast.config import Settings
 from shardcast.reconcile.policy_cycle import CycleOutcome
 
 FORECAST_MASE = prom.Gauge(
@@ -64,17 +64,16 @@ CHALLENGES = prom.Counter(
 LOOP_LAG_MAX = prom.Gauge(
     "shardcast_event_loop_lag_seconds_max", "The longest a 100 ms ticker on the operator's "
     "event loop has run late since start: how long the loop was blocked")
-ADDRESS = "SHARDCAST_METRICS_ADDRESS"
 TICK_SECONDS = 0.1
 
 
 @kopf.on.startup()
-def serve_metrics(logger: kopf.Logger, **_: Any) -> None:
-    address = os.environ.get(ADDRESS)
-    if address:
-        host, port = address.rsplit(":", 1)
-        prom.start_http_server(int(port), addr=host)
-        logger.info(f"metrics at http://{address}/metrics")
+def serve_metrics(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
+    settings: Settings = memo.settings
+    if settings.metrics_address is not None:
+        host, port = settings.metrics_address
+        prom.start_http_server(port, addr=host)
+        logger.info(f"metrics at http://{host}:{port}/metrics")
 
 
 @kopf.on.startup()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import os
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -28,13 +27,13 @@ from shardcast.clients.prometheus import MetricsUnavailable, instant_value
 from shardcast.consensus.records import Announcement, Placement, Versioned
 from shardcast.consensus.store import ConsensusStore, ConsensusUnavailable, Fenced
 from shardcast.handlers import metrics
-from shardcast.handlers.settings import prometheus_url
+from shardcast.handlers.settings import INTERVALS
 from shardcast.handlers.status import write_status
 from shardcast.migration import actions
 from shardcast.migration.machine import next_step
 from shardcast.migration.model import TERMINAL, JobState, Kpis, Observed, Phase
 
-TICK_SECONDS = float(os.environ.get("SHARDCAST_MIGRATION_TICK_SECONDS", "1"))
+TICK_SECONDS = INTERVALS.migration_tick_seconds
 Entry = TypeVar("Entry")
 
 
@@ -81,7 +80,7 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
     try:
         shard_spec = _named(kwargs["shard_specs"], namespace, spec["shard"]) or {}
         world = await _observe(store, memo.jobs, ns, name, uid, spec, status, phase,
-                               blocked, policy or {}, shard_spec)
+                               blocked, policy or {}, shard_spec, memo.settings.prometheus_url)
         refused = (_shard_going(kwargs["indexed_shards"], namespace, spec["shard"], phase)
                    or _target_refusal(spec["target"], kwargs["node_states"],
                                       kwargs["workloads"], namespace, shard_spec, policy or {}))
@@ -108,7 +107,7 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
 async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, uid: str,
                    spec: kopf.Spec, status: kopf.Status, phase: Phase,
                    blocked: tuple[str, str] | None, policy: dict[str, Any],
-                   shard_spec: dict[str, Any]) -> World:
+                   shard_spec: dict[str, Any], prometheus_url: str | None) -> World:
     shard = spec["shard"]
     placement = await store.placement(ns, shard)
     claim = await store.announcement(ns, shard)
@@ -123,7 +122,8 @@ async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, u
         cutover_state = await jobs.state(ns, job_name(name, "cutover"))
     kpis_now, kpis_error = None, None
     if phase is Phase.REDIRECTING or JobState.SUCCEEDED in (sync_state, cutover_state):
-        kpis_now, kpis_error = await _read_kpis(policy, ns, shard, spec["source"], spec["target"])
+        kpis_now, kpis_error = await _read_kpis(prometheus_url, policy, ns, shard,
+                                                spec["source"], spec["target"])
     started = status.get("trafficShiftedAt")
     age = (datetime.datetime.now(datetime.UTC)
            - parse_rfc3339(started)).total_seconds() if started else 0.0
@@ -171,10 +171,9 @@ def _named(index: kopf.Index[str | None, dict[str, Entry]], namespace: str | Non
     return None
 
 
-async def _read_kpis(policy: dict[str, Any], ns: str, shard: str, source: str,
+async def _read_kpis(url: str | None, policy: dict[str, Any], ns: str, shard: str, source: str,
                      target: str) -> tuple[Kpis | None, str | None]:
     queries = kpi_queries(policy, ns, shard, source, target)
-    url = prometheus_url()
     if not queries:
         return None, None
     if url is None:

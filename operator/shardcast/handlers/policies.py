@@ -21,7 +21,7 @@ from shardcast.api.shard import WorkloadState
 from shardcast.clients import kubernetes as k8s
 from shardcast.clients.prometheus_batch import PrometheusSource
 from shardcast.handlers import metrics
-from shardcast.handlers.settings import RESYNC_SECONDS, prometheus_url
+from shardcast.handlers.settings import INTERVALS
 from shardcast.handlers.status import write_status
 from shardcast.reconcile.challenge_pool import SHARED_POOL
 from shardcast.reconcile.policy_cycle import CycleInputs, PolicyState, Ports, run_cycle
@@ -61,7 +61,8 @@ def indexed_policies(namespace: str | None, name: str, spec: kopf.Spec, meta: ko
 @kopf.on.resume(GROUP, VERSION, POLICIES)
 @kopf.on.create(GROUP, VERSION, POLICIES)
 @kopf.on.update(GROUP, VERSION, POLICIES, field="spec")
-@kopf.timer(GROUP, VERSION, POLICIES, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+@kopf.timer(GROUP, VERSION, POLICIES, interval=INTERVALS.policy_seconds,
+            initial_delay=INTERVALS.policy_seconds)
 async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace: str | None,
                           patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     began = time.monotonic()
@@ -69,7 +70,7 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
     others = (p.contender for p in _merged(kwargs["indexed_policies"], namespace).values())
     overlaps = resolve(_contender(name, body.metadata, spec), others,
                        _merged(kwargs["shard_labels"], namespace))
-    url = prometheus_url()
+    url = memo.settings.prometheus_url
     cycle, planned = None, {}
     if url is not None and overlaps.governed:
         ns = namespace or "default"

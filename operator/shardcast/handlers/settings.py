@@ -1,4 +1,7 @@
-"""Operator-wide kopf settings, applied once at startup."""
+"""Operator-wide kopf settings and shardcast's own (shardcast.config), applied once at startup.
+
+This module's startup handler must run before the others, which read `memo.settings`: kopf runs
+startup handlers in the order they were registered, and the package imports this module first."""
 
 from __future__ import annotations
 
@@ -11,20 +14,23 @@ import kopf
 
 from shardcast.api.kinds import FINALIZER, GROUP
 from shardcast.clients import kubernetes as k8s
+from shardcast.config import Settings, SettingsError, TimerIntervals
+from shardcast.reconcile.challenge_pool import SHARED_POOL
 
 # Watches with no server-side timeout can hang silently on a broken connection; these bound them.
 WATCH_SERVER_TIMEOUT_SECONDS = 300
 WATCH_CLIENT_TIMEOUT_SECONDS = 330
-# How often status is re-derived from the cluster (e.g. a StatefulSet became ready).
-RESYNC_SECONDS = float(os.environ.get("SHARDCAST_RESYNC_SECONDS", "30"))
-
-
-def prometheus_url() -> str | None:
-    return os.environ.get("SHARDCAST_PROMETHEUS_URL") or None
+# kopf takes a timer's interval when its decorator runs, so the timers' intervals are the one
+# part of the settings read as the handler modules load; the rest waits for startup.
+INTERVALS = TimerIntervals.from_env(os.environ)
 
 
 @kopf.on.startup()
-def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    try:
+        memo.settings = ours = Settings.from_env(os.environ)
+    except SettingsError as error:
+        raise kopf.PermanentError(str(error)) from error  # retrying cannot mend the environment
     settings.persistence.finalizer = FINALIZER
     # Progress and the diff base live in annotations, so .status keeps a strict schema.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
@@ -36,7 +42,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.name = "shardcast"
     # Replicas of equal priority all pause (kopf cannot tell which should lead), so each replica
     # draws its own: the highest one handles resources, the others stand by until it is gone.
-    settings.peering.priority = int(os.environ.get("SHARDCAST_PEERING_PRIORITY",
-                                                   random.randint(1, 1_000_000)))
+    settings.peering.priority = (ours.peering_priority if ours.peering_priority is not None
+                                 else random.randint(1, 1_000_000))
     settings.posting.level = logging.INFO
+    SHARED_POOL.resize(ours.challenge_workers)
     k8s.configure()

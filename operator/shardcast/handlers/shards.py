@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import datetime
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,9 +27,10 @@ from shardcast.api.shard import IndexedShard
 from shardcast.clients import kubernetes as k8s
 from shardcast.consensus.mirror import PlacementMirror
 from shardcast.consensus.store import ConsensusUnavailable
+from shardcast.handlers.settings import INTERVALS
 from shardcast.handlers.status import write_status
 
-SAFETY_RESYNC_SECONDS = float(os.environ.get("SHARDCAST_SHARD_RESYNC_SECONDS", "600"))
+SAFETY_RESYNC_SECONDS = INTERVALS.shard_resync_seconds
 LOG = logging.getLogger(__name__)
 MIRROR_WAIT_SECONDS = 10.0  # at start, how long a Shard waits for etcd's first snapshot
 

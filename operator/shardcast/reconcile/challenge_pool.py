@@ -7,7 +7,6 @@ whatever locks those threads held at that instant."""
 from __future__ import annotations
 
 import multiprocessing
-import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -15,8 +14,6 @@ from dataclasses import dataclass, field
 
 from shardcast.forecast.challenge import Challenge, Challenged, run_challenge
 from shardcast.reconcile.one_blas_thread import start_worker
-
-WORKERS_VARIABLE = "SHARDCAST_CHALLENGE_WORKERS"
 
 
 @dataclass
@@ -36,6 +33,12 @@ class ChallengePool:
                 self._executor = None
                 return self._started().submit(run_challenge, challenge)
 
+    def resize(self, workers: int) -> None:
+        """At most `workers` processes from the pool's next start (the operator's startup sets
+        it from SHARDCAST_CHALLENGE_WORKERS, before any challenge)."""
+        with self._lock:
+            self.workers = workers
+
     def shutdown(self) -> None:
         """Stop the workers (queued challenges are dropped); a later submit starts anew."""
         with self._lock:
@@ -51,4 +54,4 @@ class ChallengePool:
         return self._executor
 
 
-SHARED_POOL = ChallengePool(int(os.environ.get(WORKERS_VARIABLE, "1")))
+SHARED_POOL = ChallengePool()
