@@ -14,6 +14,7 @@ import numpy as np
 from shardcast.api.conditions import find, parse_rfc3339, rfc3339
 from shardcast.api.kinds import GROUP, VERSION
 from shardcast.forecast.types import Forecast
+from shardcast.migration.model import UNFINISHED, Phase
 from shardcast.planner.model import (
     Move,
     MoveRecord,
@@ -24,7 +25,6 @@ from shardcast.planner.model import (
     Snapshot,
 )
 
-UNFINISHED = {"Pending", "Syncing", "Redirecting", "CuttingOver"}
 POLICY_LABEL = f"{GROUP}/policy"
 
 
@@ -70,7 +70,7 @@ def snapshot(shards: list[ShardForecast], capacities: Mapping[str, float],
     far = now_seconds + 10 * 86_400
     moves = tuple(MoveRecord(m.shard, m.source, m.target, m.created_seconds,
                              far if m.phase in UNFINISHED else (m.finished_seconds or far))
-                  for m in migrations if not m.dry_run and m.phase != "Failed")
+                  for m in migrations if not m.dry_run and m.phase != Phase.FAILED)
     nodes = tuple(NodeView(name, capacity, name not in closed)
                   for name, capacity in sorted(capacities.items()))
     return Snapshot(now_seconds, nodes, tuple(views), moves)
@@ -166,7 +166,7 @@ def known_migration(spec: Mapping[str, Any], status: Mapping[str, Any],
     def seconds(value: str) -> float:
         return parse_rfc3339(value).timestamp()
 
-    phase = str(status.get("phase", "Pending"))
+    phase = str(status.get("phase", Phase.PENDING.value))
     ended = next((t.get("startedAt") for t in status.get("phaseTimes", [])
                   if t.get("phase") == phase and phase not in UNFINISHED), None)
     ready = find(status.get("conditions", []), "Ready")

@@ -31,8 +31,9 @@ CANDIDATES: dict[str, Candidate] = {
     c.name: c for c in (BASELINE, Persistence(), HoltWinters(), Ets(), Sarimax())}
 # What a candidate may raise instead of a forecast; each makes it lose the selection.
 REJECTIONS = (ForecastRejected, np.linalg.LinAlgError, ValueError)
-ABSURD_FACTOR = 10.0
-SELECTION_MARGIN = 0.15  # a forecast ten times the largest value ever seen is a broken fit
+ABSURD_FACTOR = 10.0  # a forecast ten times the largest value ever seen is a broken fit
+# how much lower than seasonal-naive's a candidate's backtest error must be to replace it (best_of)
+SELECTION_MARGIN = 0.15
 
 
 @dataclass(frozen=True)

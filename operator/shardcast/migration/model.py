@@ -17,6 +17,7 @@ class Phase(StrEnum):
 
 
 TERMINAL = frozenset({Phase.ACTIVE, Phase.ROLLED_BACK, Phase.FAILED})
+UNFINISHED = frozenset(Phase) - TERMINAL  # a move in flight: its shard is not free to plan
 KPI_REGRESSION = "KpiRegression"  # the reason of a roll-back the KPI gates ordered
 
 
