@@ -10,24 +10,25 @@ from shardcast.clients.jobs import JobRunner, KubernetesJobs, LocalJobs
 from shardcast.config import EtcdFiles, Settings
 from shardcast.consensus.store import ConsensusStore
 from shardcast.consensus.tls import EtcdTls
+from shardcast.handlers.memo import shared_of
 
 
 @kopf.on.startup()
 async def open_consensus(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    settings: Settings = memo.settings
-    memo.consensus = None
+    ours = shared_of(memo)
+    settings = ours.settings
     endpoints = list(settings.etcd_endpoints)
     if endpoints:
         # Open for the life of the process: timers may still be calling etcd while kopf runs
         # cleanup activities, so closing it there could fail their calls; exit closes it.
         tls = etcd_tls(settings.etcd_files)
-        memo.consensus = await ConsensusStore.connect(endpoints, tls=tls)
+        ours.consensus = await ConsensusStore.connect(endpoints, tls=tls)
         logger.info(f"consensus record: etcd at {', '.join(endpoints)}"
                     f"{' over TLS' if tls else ''}")
     else:
         logger.warning("SHARDCAST_ETCD_ENDPOINTS is not set: shards get no placement record and "
                        "no migration can start")
-    memo.jobs = job_runner(settings)
+    ours.jobs = job_runner(settings)
 
 
 def etcd_tls(files: EtcdFiles) -> EtcdTls | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import kopf
 
 import shardcast.handlers  # noqa: F401  (registers the handlers)
+from shardcast.handlers.memo import Shared
 
 
 def run_operator(namespaces: list[str], standalone: bool, liveness: str, verbose: bool) -> None:
@@ -13,4 +14,4 @@ def run_operator(namespaces: list[str], standalone: bool, liveness: str, verbose
     # The namespaces also go into the memo: collecting orphaned etcd records must stay within
     # the namespaces this operator serves (another release may serve the others).
     kopf.run(standalone=standalone, namespaces=namespaces, clusterwide=not namespaces,
-             liveness_endpoint=liveness, memo=kopf.Memo(namespaces=tuple(namespaces)))
+             liveness_endpoint=liveness, memo=kopf.Memo(shared=Shared(tuple(namespaces))))

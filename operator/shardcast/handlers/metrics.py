@@ -15,7 +15,7 @@ import kopf
 import prometheus_client as prom
 
 from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
-from shardcast.config import Settings
+from shardcast.handlers.memo import shared_of
 from shardcast.reconcile.policy_cycle import CycleOutcome
 
 FORECAST_MASE = prom.Gauge(
@@ -69,16 +69,16 @@ TICK_SECONDS = 0.1
 
 @kopf.on.startup()
 def serve_metrics(memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-    settings: Settings = memo.settings
-    if settings.metrics_address is not None:
-        host, port = settings.metrics_address
+    address = shared_of(memo).settings.metrics_address
+    if address is not None:
+        host, port = address
         prom.start_http_server(port, addr=host)
         logger.info(f"metrics at http://{host}:{port}/metrics")
 
 
 @kopf.on.startup()
 async def watch_event_loop(memo: kopf.Memo, **_: Any) -> None:
-    """A ticker whose lateness is the event loop's lag (kept in the memo so it is not
+    """A ticker whose lateness is the event loop's lag (held in the memo so it is not
     garbage-collected; it ends with the loop)."""
     async def tick() -> None:
         worst = 0.0
@@ -90,7 +90,7 @@ async def watch_event_loop(memo: kopf.Memo, **_: Any) -> None:
                 worst = late
                 LOOP_LAG_MAX.set(late)
 
-    memo["event_loop_ticker"] = asyncio.create_task(tick())
+    shared_of(memo).tasks.append(asyncio.create_task(tick()))
 
 
 def record_cycle(namespace: str, policy: str, cycle: CycleOutcome, seconds: float) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import Any
 
 import kopf
 
@@ -27,6 +27,8 @@ from shardcast.clients.prometheus import MetricsUnavailable, instant_value
 from shardcast.consensus.records import Announcement, Placement, Versioned
 from shardcast.consensus.store import ConsensusStore, ConsensusUnavailable, Fenced
 from shardcast.handlers import metrics
+from shardcast.handlers.indexes import IndexedPolicy, Named, named
+from shardcast.handlers.memo import shared_of
 from shardcast.handlers.settings import INTERVALS
 from shardcast.handlers.status import write_status
 from shardcast.migration import actions
@@ -34,14 +36,6 @@ from shardcast.migration.machine import next_step
 from shardcast.migration.model import TERMINAL, JobState, Kpis, Observed, Phase
 
 TICK_SECONDS = INTERVALS.migration_tick_seconds
-Entry = TypeVar("Entry")
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def shard_nodes(namespace: str | None, name: str, status: kopf.Status, spec: kopf.Spec,
-                **_: Any) -> dict[tuple[str | None, str], str]:
-    """(namespace, shard) -> the node it lives on: observed status first, declared spec second."""
-    return {(namespace, name): status.get("node") or spec.get("placement", {}).get("node", "")}
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:
@@ -65,12 +59,14 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
                           **kwargs: Any) -> None:
     ns = namespace or "default"
     generation = body.metadata.get("generation", 0)
-    nodes = list(kwargs["shard_nodes"].get((namespace, spec["shard"]), []))
-    indexed = _named(kwargs["indexed_policies"], namespace, spec.get("policy", ""))
+    ours = shared_of(memo)
+    indexed: IndexedPolicy | None = named(kwargs["indexed_policies"], namespace,
+                                          spec.get("policy", ""))
     policy = indexed.spec if indexed is not None else None
-    blocked = migration.admission(spec, nodes[0] if nodes else None, policy)
+    blocked = migration.admission(spec, named(kwargs["shard_nodes"], namespace, spec["shard"]),
+                                  policy)
     phase = Phase(status.get("phase", Phase.PENDING.value))
-    store: ConsensusStore | None = memo.consensus
+    store = ours.consensus
     if store is None or (policy is None and phase is not Phase.PENDING):
         reason = ("ConsensusUnconfigured", "the operator has no etcd (SHARDCAST_ETCD_ENDPOINTS)") \
             if store is None else blocked or ("PolicyNotFound", "the policy went away")
@@ -78,9 +74,9 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
                                                                   generation))
         return
     try:
-        shard_spec = _named(kwargs["shard_specs"], namespace, spec["shard"]) or {}
-        world = await _observe(store, memo.jobs, ns, name, uid, spec, status, phase,
-                               blocked, policy or {}, shard_spec, memo.settings.prometheus_url)
+        shard_spec = named(kwargs["shard_specs"], namespace, spec["shard"]) or {}
+        world = await _observe(store, ours.jobs, ns, name, uid, spec, status, phase,
+                               blocked, policy or {}, shard_spec, ours.settings.prometheus_url)
         refused = (_shard_going(kwargs["indexed_shards"], namespace, spec["shard"], phase)
                    or _target_refusal(spec["target"], kwargs["node_states"],
                                       kwargs["workloads"], namespace, shard_spec, policy or {}))
@@ -88,7 +84,7 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
                          shift_settings(world.policy))
         if step is None:
             return
-        await _perform(step, world, store, memo.jobs, ns, name, uid, body, spec, patch)
+        await _perform(step, world, store, ours.jobs, ns, name, uid, body, spec, patch)
     except ConsensusUnavailable as error:
         metrics.DEPENDENCY_ERRORS.labels("etcd").inc()
         _write(body, patch, status, phase, generation, Condition(
@@ -138,37 +134,25 @@ async def _observe(store: ConsensusStore, jobs: JobRunner, ns: str, name: str, u
     return World(seen, placement, claim if ours else None, policy, shard_spec)
 
 
-def _shard_going(indexed_shards: kopf.Index[tuple[str | None, str], IndexedShard],
-                 namespace: str | None, shard: str, phase: Phase) -> tuple[str, str] | None:
+def _shard_going(indexed_shards: Named[IndexedShard], namespace: str | None, shard: str,
+                 phase: Phase) -> tuple[str, str] | None:
     """The Shard is being deleted, or (once the move started) is gone altogether."""
-    found = list(indexed_shards.get((namespace, shard), []))
-    if found and found[0].deleting:
+    found = named(indexed_shards, namespace, shard)
+    if found is not None and found.deleting:
         return "ShardDeleted", f"Shard {shard!r} is being deleted"
-    if not found and phase is not Phase.PENDING:
+    if found is None and phase is not Phase.PENDING:
         return "ShardDeleted", f"Shard {shard!r} was deleted"
     return None
 
 
-def _target_refusal(target: str, node_states: kopf.Index[str | None, dict[str, NodeState]],
-                    workloads: kopf.Index[tuple[str | None, str], WorkloadState],
-                    namespace: str | None, shard_spec: dict[str, Any],
-                    policy: dict[str, Any]) -> tuple[str, str] | None:
+def _target_refusal(target: str, node_states: Named[NodeState],
+                    workloads: Named[WorkloadState], namespace: str | None,
+                    shard_spec: dict[str, Any], policy: dict[str, Any]) -> tuple[str, str] | None:
     """Why the target is not a Node this shard may use now, from the informers' views."""
-    node = _named(node_states, None, target)
-    workload = next(iter(workloads.get(
-        (namespace, (shard_spec.get("workload") or {}).get("name", "")), [])), None)
+    node = named(node_states, None, target)
+    workload = named(workloads, namespace, (shard_spec.get("workload") or {}).get("name", ""))
     return refusal(target, node, workload.tolerations if workload else (),
                    allocatable_resource(policy))
-
-
-def _named(index: kopf.Index[str | None, dict[str, Entry]], namespace: str | None,
-           name: str) -> Entry | None:
-    """`name`'s entry in an index of namespace -> {name: entry}, as shard_specs and
-    indexed_policies are (handlers/policies.py)."""
-    for entries in index.get(namespace, []):
-        if name in entries:
-            return entries[name]
-    return None
 
 
 async def _read_kpis(url: str | None, policy: dict[str, Any], ns: str, shard: str, source: str,
@@ -295,7 +279,8 @@ async def release_migration(spec: kopf.Spec, status: kopf.Status, name: str,
     if not _unfinished(status):
         return
     ns = namespace or "default"
+    ours = shared_of(memo)
     for kind in ("sync", "cutover"):
-        await memo.jobs.delete(ns, job_name(name, kind))
-    if memo.consensus is not None:
-        await memo.consensus.abandon(ns, spec["shard"], uid)
+        await ours.jobs.delete(ns, job_name(name, kind))
+    if ours.consensus is not None:
+        await ours.consensus.abandon(ns, spec["shard"], uid)

@@ -1,61 +1,32 @@
 """MigrationPolicy: one evaluation cycle per policy on a timer, fed by indexes of shard labels and
-of the namespace's policies (of several that select a shard, only the oldest evaluates it)."""
+of the namespace's policies (handlers/indexes.py; of several policies that select a shard, only
+the oldest evaluates it)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
-from shardcast.api import decisions, policy
-from shardcast.api.conditions import parse_rfc3339, rfc3339
-from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
-from shardcast.api.nodes import NodeState, Toleration
-from shardcast.api.policy_overlap import Contender, overlap_status, resolve
+from shardcast.api import policy
+from shardcast.api.conditions import rfc3339
+from shardcast.api.kinds import GROUP, POLICIES, VERSION
+from shardcast.api.nodes import Toleration
+from shardcast.api.policy_overlap import overlap_status, resolve
 from shardcast.api.policy_spec import PolicySpec
 from shardcast.api.shard import WorkloadState
 from shardcast.clients import kubernetes as k8s
 from shardcast.clients.prometheus_batch import PrometheusSource
 from shardcast.handlers import metrics
+from shardcast.handlers.indexes import Named, contender, in_namespace, listed, named
+from shardcast.handlers.memo import policy_state, shared_of
 from shardcast.handlers.settings import INTERVALS
 from shardcast.handlers.status import write_status
 from shardcast.reconcile.challenge_pool import SHARED_POOL
-from shardcast.reconcile.policy_cycle import CycleInputs, PolicyState, Ports, run_cycle
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def shard_labels(namespace: str | None, name: str, labels: kopf.Labels,
-                 **_: Any) -> dict[str | None, dict[str, dict[str, str]]]:
-    """namespace -> {shard: labels}; policies select from it without listing shards each cycle."""
-    return {namespace: {name: dict(labels)}}
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def shard_specs(namespace: str | None, name: str, spec: kopf.Spec,
-                **_: Any) -> dict[str | None, dict[str, dict[str, Any]]]:
-    """namespace -> {shard: spec}: where each shard's metrics live, for the forecasting pass."""
-    return {namespace: {name: dict(spec)}}
-
-
-@dataclass(frozen=True)
-class IndexedPolicy:
-    """A MigrationPolicy without reading it from the API: its spec, which its migrations run
-    by, and what the one-policy-per-shard rule orders it by."""
-
-    spec: dict[str, Any]
-    contender: Contender
-
-
-@kopf.index(GROUP, VERSION, POLICIES)
-def indexed_policies(namespace: str | None, name: str, spec: kopf.Spec, meta: kopf.Meta,
-                     **_: Any) -> dict[str | None, dict[str, IndexedPolicy]]:
-    """namespace -> {policy: IndexedPolicy}: each policy finds the others that select its shards,
-    each migration its policy's spec."""
-    return {namespace: {name: IndexedPolicy(dict(spec), _contender(name, meta, spec))}}
+from shardcast.reconcile.policy_cycle import CycleInputs, Ports, run_cycle
 
 
 @kopf.on.resume(GROUP, VERSION, POLICIES)
@@ -67,23 +38,23 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
                           patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     began = time.monotonic()
     parsed = PolicySpec.from_dict(spec)
-    others = (p.contender for p in _merged(kwargs["indexed_policies"], namespace).values())
-    overlaps = resolve(_contender(name, body.metadata, spec), others,
-                       _merged(kwargs["shard_labels"], namespace))
-    url = memo.settings.prometheus_url
+    others = (p.contender for _, p in in_namespace(kwargs["indexed_policies"], namespace))
+    overlaps = resolve(contender(name, body.metadata, spec), others,
+                       listed(kwargs["shard_labels"], namespace))
+    url = shared_of(memo).settings.prometheus_url
     cycle, planned = None, {}
     if url is not None and overlaps.governed:
         ns = namespace or "default"
-        specs = _merged(kwargs["shard_specs"], namespace)
-        mine = {s: specs[s] for s in overlaps.governed if s in specs}
+        specs = ((s, named(kwargs["shard_specs"], namespace, s)) for s in overlaps.governed)
+        mine = {s: found for s, found in specs if found is not None}
         inputs = CycleInputs(
             name, parsed, body.get("status", {}), mine,
             _shard_nodes(kwargs["shard_nodes"], namespace, mine),
-            _merged(kwargs["node_states"], None),
+            dict(in_namespace(kwargs["node_states"], None)),
             _tolerations(kwargs["workloads"], namespace, mine),
-            [m for m in _merged(kwargs["known_migrations"], namespace).values()
+            [m for m in listed(kwargs["known_migrations"], namespace).values()
              if m.shard in mine], time.time())
-        state = memo.setdefault("policy_state", PolicyState())
+        state = policy_state(memo)
         cycle = await run_cycle(inputs, state, Ports(PrometheusSource(url),
                                                      k8s.ShardStatusWriter(ns),
                                                      k8s.MigrationWriter(ns)))
@@ -105,35 +76,18 @@ async def stop_challenges(**_: Any) -> None:
     await asyncio.to_thread(SHARED_POOL.shutdown)
 
 
-@kopf.index("", "v1", "nodes")
-def node_states(name: str, spec: kopf.Spec, status: kopf.Status,
-                **_: Any) -> dict[None, dict[str, NodeState]]:
-    """node -> capacity, readiness, cordon and taints: where a policy may move shards, and
-    whether a migration's target is a usable Node."""
-    return {None: {name: NodeState.from_object(spec, status)}}
-
-
-@kopf.index(GROUP, VERSION, MIGRATIONS)
-def known_migrations(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status,
-                     meta: kopf.Meta, **_: Any) -> dict[str | None, dict[str, Any]]:
-    """namespace -> {migration: what it moves and how far it got}: in-flight moves, cooldowns."""
-    return {namespace: {name: decisions.known_migration(
-        spec, status, meta.get("creationTimestamp", ""))}}
-
-
-def _shard_nodes(index: kopf.Index[tuple[str | None, str], str], namespace: str | None,
+def _shard_nodes(index: Named[str], namespace: str | None,
                  shards: dict[str, Any]) -> dict[str, str]:
     found = {}
     for shard in shards:
-        nodes = list(index.get((namespace, shard), []))
-        if nodes and nodes[0]:
-            found[shard] = nodes[0]
+        node = named(index, namespace, shard)
+        if node:
+            found[shard] = node
     return found
 
 
-def _tolerations(workloads: kopf.Index[tuple[str | None, str], WorkloadState],
-                 namespace: str | None, shards: dict[str, Any],
-                 ) -> frozenset[tuple[Toleration, ...]]:
+def _tolerations(workloads: Named[WorkloadState], namespace: str | None,
+                 shards: dict[str, Any]) -> frozenset[tuple[Toleration, ...]]:
     """The distinct toleration sets of the shards' workloads (a handful, however many shards)."""
     names = {str(spec["workload"]["name"]) for spec in shards.values()}
     found: set[tuple[Toleration, ...]] = set()
@@ -142,14 +96,3 @@ def _tolerations(workloads: kopf.Index[tuple[str | None, str], WorkloadState],
             found.add(state.tolerations)
     return frozenset(found)
 
-
-def _merged(index: kopf.Index[str | None, dict[str, Any]], namespace: str | None,
-            ) -> dict[str, Any]:
-    merged: dict[str, Any] = {}
-    for entry in index.get(namespace, []):
-        merged.update(entry)
-    return merged
-
-
-def _contender(name: str, meta: kopf.Meta, spec: kopf.Spec) -> Contender:
-    return Contender(name, parse_rfc3339(meta["creationTimestamp"]), spec.get("shardSelector"))

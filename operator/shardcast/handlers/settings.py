@@ -1,7 +1,8 @@
 """Operator-wide kopf settings and shardcast's own (shardcast.config), applied once at startup.
 
-This module's startup handler must run before the others, which read `memo.settings`: kopf runs
-startup handlers in the order they were registered, and the package imports this module first."""
+This module's startup handler must run before the others, which read the settings it puts in
+the memo (handlers/memo.py): kopf runs startup handlers in the order they were registered, and
+the package imports this module first."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import kopf
 from shardcast.api.kinds import FINALIZER, GROUP
 from shardcast.clients import kubernetes as k8s
 from shardcast.config import Settings, SettingsError, TimerIntervals
+from shardcast.handlers.memo import Shared
 from shardcast.reconcile.challenge_pool import SHARED_POOL
 
 # Watches with no server-side timeout can hang silently on a broken connection; these bound them.
@@ -28,9 +30,12 @@ INTERVALS = TimerIntervals.from_env(os.environ)
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     try:
-        memo.settings = ours = Settings.from_env(os.environ)
+        ours = Settings.from_env(os.environ)
     except SettingsError as error:
         raise kopf.PermanentError(str(error)) from error  # retrying cannot mend the environment
+    found = memo.get("shared")
+    memo.shared = found if isinstance(found, Shared) else Shared()
+    memo.shared.settings = ours
     settings.persistence.finalizer = FINALIZER
     # Progress and the diff base live in annotations, so .status keeps a strict schema.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)

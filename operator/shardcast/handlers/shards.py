@@ -22,42 +22,18 @@ from kopf._cogs.structs.references import NamespaceName, match_namespace
 from shardcast.api import shard
 from shardcast.api.conditions import Condition, find, merge, rfc3339
 from shardcast.api.kinds import GROUP, SHARDS, VERSION
-from shardcast.api.nodes import tolerations_of
 from shardcast.api.shard import IndexedShard
 from shardcast.clients import kubernetes as k8s
 from shardcast.consensus.mirror import PlacementMirror
 from shardcast.consensus.store import ConsensusUnavailable
+from shardcast.handlers.indexes import Named, named
+from shardcast.handlers.memo import shared_of
 from shardcast.handlers.settings import INTERVALS
 from shardcast.handlers.status import write_status
 
 SAFETY_RESYNC_SECONDS = INTERVALS.shard_resync_seconds
 LOG = logging.getLogger(__name__)
 MIRROR_WAIT_SECONDS = 10.0  # at start, how long a Shard waits for etcd's first snapshot
-
-
-@kopf.index("apps", "v1", "statefulsets")
-def workloads(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status,
-              **_: Any) -> dict[tuple[str | None, str], shard.WorkloadState]:
-    return {(namespace, name): shard.WorkloadState(
-        replicas=int(spec.get("replicas") or 0),
-        ready_replicas=int(status.get("readyReplicas") or 0),
-        tolerations=tolerations_of(spec.get("template", {}).get("spec", {})))}
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def indexed_shards(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status,
-                   meta: kopf.Meta, **_: Any) -> dict[tuple[str | None, str], IndexedShard]:
-    reference = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Shard",
-                 "metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")}}
-    return {(namespace, name): IndexedShard(reference, shard.ShardSpec.from_dict(spec),
-                                            int(meta.get("generation") or 0), dict(status),
-                                            bool(meta.get("deletionTimestamp")))}
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def shards_by_workload(namespace: str | None, name: str, spec: kopf.Spec,
-                       **_: Any) -> dict[tuple[str | None, str], str]:
-    return {(namespace, spec["workload"]["name"]): name}
 
 
 @kopf.on.resume(GROUP, VERSION, SHARDS)
@@ -69,7 +45,7 @@ async def observe_shard(body: kopf.Body, spec: kopf.Spec, name: str, namespace: 
                         patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     parsed = shard.ShardSpec.from_dict(spec)
     ns = namespace or "default"
-    mirror: PlacementMirror | None = memo.get("mirror")
+    mirror = shared_of(memo).mirror
     if mirror is not None:
         with contextlib.suppress(TimeoutError):  # etcd down: derived as not consulted
             await asyncio.wait_for(mirror.ready.wait(), MIRROR_WAIT_SECONDS)
@@ -79,7 +55,7 @@ async def observe_shard(body: kopf.Body, spec: kopf.Spec, name: str, namespace: 
         with contextlib.suppress(ConsensusUnavailable):
             mirror.remember(ns, name, await mirror.store.register(ns, name, parsed.node))
     fields, ready = derive(ns, name, parsed, body.metadata.get("generation", 0),
-                           _workload(kwargs["workloads"], namespace, parsed.workload_name),
+                           named(kwargs["workloads"], namespace, parsed.workload_name),
                            mirror, body.get("status", {}))
     if shard.status_changed(body.get("status", {}), fields, ready):
         write_status(body, patch, fields, ready)
@@ -91,7 +67,7 @@ async def release_shard(name: str, namespace: str | None, memo: kopf.Memo, **_: 
     starts from its own spec, not from the previous one's placement. A move in flight is rolled
     back first (its migration sees the Shard going): finishing it would hand over a shard
     nobody serves, and rolling back leaves the data where it was."""
-    mirror: PlacementMirror | None = memo.get("mirror")
+    mirror = shared_of(memo).mirror
     if mirror is None:
         return
     ns = namespace or "default"
@@ -106,7 +82,7 @@ async def statefulset_changed(namespace: str | None, name: str, memo: kopf.Memo,
                               **kwargs: Any) -> None:
     """Replica counts changed: re-derive the status of the shards this workload serves."""
     for served in list(kwargs["shards_by_workload"].get((namespace, name), [])):
-        await refresh(namespace, served, memo.get("mirror"), kwargs["workloads"],
+        await refresh(namespace, served, shared_of(memo).mirror, kwargs["workloads"],
                       kwargs["indexed_shards"])
 
 
@@ -114,33 +90,27 @@ async def statefulset_changed(namespace: str | None, name: str, memo: kopf.Memo,
 async def mirror_consensus(memo: kopf.Memo, **kwargs: Any) -> None:
     """One etcd watch for every shard's placement and claim (needs the consensus store,
     opened by an earlier startup handler)."""
-    store = memo.get("consensus")
-    if store is None:
-        memo.mirror = None
+    ours = shared_of(memo)
+    if ours.consensus is None:
         return
-    mirror = PlacementMirror(store)
-    memo.mirror = mirror
+    mirror = ours.mirror = PlacementMirror(ours.consensus)
 
     async def changed(namespace: str, name: str) -> None:
         await refresh(namespace, name, mirror, kwargs["workloads"], kwargs["indexed_shards"])
 
-    memo.mirror_task = asyncio.create_task(mirror.run(changed))
-    memo.indexes_ready = asyncio.Event()
-    memo.collector_task = asyncio.create_task(collect_orphans(
-        mirror, kwargs["indexed_shards"], memo.indexes_ready, memo.get("namespaces") or ()))
+    ours.tasks.append(asyncio.create_task(mirror.run(changed)))
+    ours.tasks.append(asyncio.create_task(collect_orphans(
+        mirror, kwargs["indexed_shards"], ours.indexes_ready, ours.namespaces)))
 
 
 @kopf.on.event("", "v1", "nodes")
 async def nodes_listed(memo: kopf.Memo, **_: Any) -> None:
     """kopf calls no handler before every index is filled, so the first Node event (every
     cluster has Nodes) says the Shard index is complete: only then may orphans be judged."""
-    ready: asyncio.Event | None = memo.get("indexes_ready")
-    if ready is not None:
-        ready.set()
+    shared_of(memo).indexes_ready.set()
 
 
-async def collect_orphans(mirror: PlacementMirror,
-                          indexed_shards: kopf.Index[tuple[str | None, str], IndexedShard],
+async def collect_orphans(mirror: PlacementMirror, indexed_shards: Named[IndexedShard],
                           indexes_ready: asyncio.Event, namespaces: Sequence[str]) -> None:
     """Remove etcd records whose Shard is gone (deleted while no operator ran, or with its
     finalizer removed by hand), in the namespaces this operator serves: at start, then every
@@ -149,7 +119,7 @@ async def collect_orphans(mirror: PlacementMirror,
     while True:
         await mirror.ready.wait()
         for (ns, name), (_, revision) in list(mirror.placements.items()):
-            if (not serves(namespaces, ns) or indexed_shards.get((ns, name))
+            if (not serves(namespaces, ns) or named(indexed_shards, ns, name) is not None
                     or mirror.claim(ns, name)):
                 continue
             with contextlib.suppress(ConsensusUnavailable):
@@ -166,16 +136,15 @@ def serves(namespaces: Sequence[str], namespace: str) -> bool:
 
 
 async def refresh(namespace: str | None, name: str, mirror: PlacementMirror | None,
-                  workloads: kopf.Index[tuple[str | None, str], shard.WorkloadState],
-                  indexed_shards: kopf.Index[tuple[str | None, str], IndexedShard]) -> None:
+                  workloads: Named[shard.WorkloadState],
+                  indexed_shards: Named[IndexedShard]) -> None:
     """Re-derive one Shard's status from the in-memory views; patch it if it changed."""
-    found = list(indexed_shards.get((namespace, name), []))
-    if not found:
+    indexed = named(indexed_shards, namespace, name)
+    if indexed is None:
         return  # not a Shard this operator serves (or deleted meanwhile)
-    indexed = found[0]
     ns = namespace or "default"
     fields, ready = derive(ns, name, indexed.spec, indexed.generation,
-                           _workload(workloads, namespace, indexed.spec.workload_name), mirror,
+                           named(workloads, namespace, indexed.spec.workload_name), mirror,
                            indexed.status)
     if not shard.status_changed(indexed.status, fields, ready):
         return
@@ -220,8 +189,3 @@ def _last_mirrored(status: Mapping[str, Any]) -> shard.Record | None:
     return shard.Record(status["node"], status["epoch"],
                         status.get("consensus", {}).get("etcdRevision", 0), None)
 
-
-def _workload(index: kopf.Index[tuple[str | None, str], shard.WorkloadState],
-              namespace: str | None, name: str) -> shard.WorkloadState | None:
-    found = list(index.get((namespace, name), []))
-    return found[0] if found else None
