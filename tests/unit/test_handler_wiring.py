@@ -13,7 +13,7 @@ import kopf
 import pytest
 from kopf._core.actions import lifecycles
 from kopf._core.engines.activities import run_activity
-from kopf._core.engines.indexing import OperatorIndexers
+from kopf._core.engines.indexing import OperatorIndexer, OperatorIndexers
 from kopf._core.intents.causes import Activity
 
 import shardcast.handlers  # noqa: F401  (registers the handlers)
@@ -59,13 +59,16 @@ def test_each_index_has_its_documented_key_shape(handler: str) -> None:
 
 
 def test_accessors_read_one_object_a_listing_or_a_small_namespace() -> None:
-    by_name: Any = {("ns", "a"): ["A"], ("ns", "b"): ["B"], ("other", "a"): ["X"]}
-    assert indexes.named(by_name, "ns", "a") == "A"
-    assert indexes.named(by_name, "ns", "missing") is None
-    assert dict(indexes.in_namespace(by_name, "ns")) == {"a": "A", "b": "B"}
-    by_namespace: Any = {"ns": [("a", 1), ("b", 2)]}
-    assert indexes.listed(by_namespace, "ns") == {"a": 1, "b": 2}
-    assert indexes.listed(by_namespace, "none") == {}
+    by_name, by_namespace = OperatorIndexer(), OperatorIndexer()  # kopf's own, per object
+    for key, value in {("ns", "a"): "A", ("ns", "b"): "B", ("other", "a"): "X"}.items():
+        by_name.replace(("uid", *key), {key: value})
+    for name, value in (("a", 1), ("b", 2)):
+        by_namespace.replace(("uid", name), {"ns": (name, value)})
+    assert indexes.named(by_name.index, "ns", "a") == "A"
+    assert indexes.named(by_name.index, "ns", "missing") is None
+    assert dict(indexes.in_namespace(by_name.index, "ns")) == {"a": "A", "b": "B"}
+    assert indexes.listed(by_namespace.index, "ns") == {"a": 1, "b": 2}
+    assert indexes.listed(by_namespace.index, "none") == {}
 
 
 def test_the_settings_startup_handler_runs_first() -> None:
