@@ -1,7 +1,8 @@
 """Running a migration's Jobs: as Kubernetes Jobs, or as local processes when there is no cluster.
 
-Both runners take the same batch/v1 manifest and answer with the same JobState, so the migration
-handler cannot tell them apart. Creating is idempotent (an existing Job of that name is kept).
+Both runners take the same batch/v1 manifest and answer with the same JobState (the JobRunner
+port of reconcile/ports.py), so the migration driver cannot tell them apart. Creating is
+idempotent (an existing Job of that name is kept).
 """
 
 from __future__ import annotations
@@ -14,19 +15,13 @@ import signal
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
 from shardcast.clients.kubernetes import REQUEST_TIMEOUT
 from shardcast.migration.model import JobState
-
-
-class JobRunner(Protocol):
-    async def create(self, namespace: str, manifest: Mapping[str, Any]) -> None: ...
-    async def state(self, namespace: str, name: str) -> JobState: ...
-    async def delete(self, namespace: str, name: str) -> None: ...
 
 
 class KubernetesJobs:

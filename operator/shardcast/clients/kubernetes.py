@@ -137,6 +137,18 @@ class MigrationWriter:
         return await create_custom(MIGRATIONS, self.namespace, dict(body))
 
 
+class ShardWriter:
+    """The migration driver's ShardWrites: a committed move's Shard status and StatefulSet."""
+
+    async def patch_shard_status(self, namespace: str, shard: str,
+                                 fields: Mapping[str, Any]) -> None:
+        await patch_status(GROUP, VERSION, SHARDS, namespace, shard, dict(fields))
+
+    async def annotate_statefulset(self, namespace: str, name: str,
+                                   annotations: dict[str, str]) -> bool:
+        return await annotate_statefulset(namespace, name, annotations)
+
+
 async def post_event(reference: Mapping[str, Any], event_type: str, reason: str,
                      message: str) -> None:
     """An Event about `reference` (apiVersion, kind, metadata) from outside a kopf handler,

@@ -6,11 +6,12 @@ from typing import Any
 
 import kopf
 
-from shardcast.clients.jobs import JobRunner, KubernetesJobs, LocalJobs
+from shardcast.clients.jobs import KubernetesJobs, LocalJobs
 from shardcast.config import EtcdFiles, Settings
 from shardcast.consensus.store import ConsensusStore
 from shardcast.consensus.tls import EtcdTls
 from shardcast.handlers.memo import shared_of
+from shardcast.reconcile.ports import JobRunner
 
 
 @kopf.on.startup()

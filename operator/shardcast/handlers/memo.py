@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 import kopf
 
-from shardcast.clients.jobs import JobRunner, KubernetesJobs
+from shardcast.clients.jobs import KubernetesJobs
 from shardcast.config import Settings
 from shardcast.consensus.mirror import PlacementMirror
 from shardcast.consensus.store import ConsensusStore
 from shardcast.reconcile.policy_cycle import PolicyState
+from shardcast.reconcile.ports import JobRunner
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""What the policy cycle needs from the world, as small Protocols: the handlers pass in the
-adapters (Prometheus, the Kubernetes API); unit tests pass in-memory fakes."""
+"""What the policy cycle and the migration driver need from the world, as small Protocols: the
+handlers pass in the adapters (Prometheus, the Kubernetes API, Job runners); unit tests pass
+in-memory fakes. The driver's etcd port is in migration_driver.py, beside its one user."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from shardcast.api.metrics import ShardQuery
+from shardcast.migration.model import JobState
 
 
 class MetricsRead(Protocol):
@@ -45,3 +47,15 @@ class MigrationCreator(Protocol):
     async def create(self, body: Mapping[str, Any]) -> bool:
         """Create a ShardMigration; False when one of that name exists already."""
         ...
+
+
+class JobRunner(Protocol):
+    """A migration's Jobs (clients.jobs: Kubernetes Jobs, or local processes)."""
+
+    async def create(self, namespace: str, manifest: Mapping[str, Any]) -> None:
+        """Create the Job unless one of that name exists."""
+        ...
+
+    async def state(self, namespace: str, name: str) -> JobState: ...
+
+    async def delete(self, namespace: str, name: str) -> None: ...
