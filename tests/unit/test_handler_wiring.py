@@ -76,9 +76,11 @@ def test_the_settings_startup_handler_runs_first() -> None:
     assert ids[0].endswith("configure"), ids
 
 
-def test_startup_leaves_one_typed_shared_state(monkeypatch: pytest.MonkeyPatch,
-                                               tmp_path: Path) -> None:
-    """The startup handlers as kopf runs them, with no etcd and no metrics address."""
+@pytest.mark.parametrize("namespaces", [("ns-*",), None])
+def test_startup_leaves_one_typed_shared_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                               namespaces: tuple[str, ...] | None) -> None:
+    """The startup handlers as kopf runs them, with no etcd and no metrics address: under
+    `shardcast run` (a Shared with the namespaces) and `kopf run -m` (kopf's bare memo)."""
     for name in ("SHARDCAST_ETCD_ENDPOINTS", "SHARDCAST_METRICS_ADDRESS",
                  "SHARDCAST_PROMETHEUS_URL"):
         monkeypatch.delenv(name, raising=False)
@@ -86,7 +88,7 @@ def test_startup_leaves_one_typed_shared_state(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("SHARDCAST_LOCAL_JOBS_DIR", str(tmp_path))
     monkeypatch.setenv("SHARDCAST_CHALLENGE_WORKERS", "2")
     monkeypatch.setattr(k8s, "configure", lambda: None)
-    memo = kopf.Memo(shared=Shared(namespaces=("ns-*",)))
+    memo = kopf.Memo() if namespaces is None else kopf.Memo(shared=Shared(namespaces))
 
     async def start() -> None:
         await run_activity(lifecycle=lifecycles.all_at_once, registry=REGISTRY,
@@ -98,7 +100,7 @@ def test_startup_leaves_one_typed_shared_state(monkeypatch: pytest.MonkeyPatch,
     try:
         asyncio.run(start())
         ours = shared_of(memo)
-        assert ours.namespaces == ("ns-*",)
+        assert ours.namespaces == (namespaces or ())
         assert ours.consensus is None and ours.mirror is None
         assert isinstance(ours.jobs, LocalJobs)
         assert ours.settings.local_jobs_dir == tmp_path
