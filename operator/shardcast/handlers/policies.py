@@ -38,7 +38,8 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
                           patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     began = time.monotonic()
     parsed = PolicySpec.from_dict(spec)
-    others = (p.contender for _, p in in_namespace(kwargs["indexed_policies"], namespace))
+    others = (p.contender for p in dict(in_namespace(kwargs["indexed_policies"],
+                                                     namespace)).values())
     overlaps = resolve(contender(name, body.metadata, spec), others,
                        listed(kwargs["shard_labels"], namespace))
     url = shared_of(memo).settings.prometheus_url
