@@ -1395,6 +1395,7 @@ def main(argv: list[str]) -> int:
     install_crds(endpoints.kubeconfig)
     traces = load_traces(settings.traces_dir)
     kube = Kube(endpoints.kubeconfig)
+    settings.logs.mkdir(parents=True, exist_ok=True)
     log(f"{len(traces)} traces from {settings.traces_dir}; operator logs in {settings.logs}")
     began = time.monotonic()
     with baseline_checkout(settings.baseline_ref) as baseline:
