@@ -143,7 +143,8 @@ def test_the_incremental_forecast_equals_fitting_then_replaying_the_new_samples(
     names = sorted(metrics.series)
     spec = {**SPEC, "forecast": {**SPEC["forecast"], "model": "holt-winters"}}
     state = PolicyState()
-    cycle(metrics, state, names, spec=spec)
+    for _ in range(2):  # the first cycle forecasts from the baselines, the second fits
+        cycle(metrics, state, names, spec=spec)
     metrics.advanced = 3
     cycle(metrics, state, names, spec=spec)
     forecaster = state.forecaster
@@ -182,9 +183,10 @@ def test_moves_go_only_to_nodes_the_shards_may_use_and_status_says_why_the_other
              "node-c": NodeState({"cpu": "8"}, ready=False),
              "node-d": NodeState({"cpu": "8"}, taints=(DEDICATED,)),
              "node-e": NodeState({"cpu": "8"})}
-    creator = Creator()
-    done = cycle(TraceMetrics(traces()), PolicyState(), sorted(traces()), creator=creator,
-                 nodes=nodes)
+    creator, state = Creator(), PolicyState()
+    for _ in range(2):  # the second cycle plans on the fitted models
+        done = cycle(TraceMetrics(traces()), state, sorted(traces()), creator=creator,
+                     nodes=nodes)
     assert creator.created, "six hot shards on one 8-core node: something must move"
     assert {m["spec"]["target"] for m in creator.created} == {"node-e"}
     closed = {n["name"]: n.get("closed", "") for n in done.fields["nodes"]}
@@ -198,13 +200,16 @@ def test_a_taint_the_workloads_tolerate_keeps_the_node_open() -> None:
              "node-d": NodeState({"cpu": "8"}, taints=(DEDICATED,))}
     creator = Creator()
     tolerate = frozenset({(Toleration("dedicated", "Equal", "db", "NoSchedule"),)})
-    cycle(TraceMetrics(traces()), PolicyState(), sorted(traces()), creator=creator,
-          nodes=nodes, tolerations=tolerate)
+    state = PolicyState()
+    for _ in range(2):  # the second cycle plans on the fitted models
+        cycle(TraceMetrics(traces()), state, sorted(traces()), creator=creator,
+              nodes=nodes, tolerations=tolerate)
     assert {m["spec"]["target"] for m in creator.created} == {"node-d"}
     untolerated = frozenset({*tolerate, ()})  # one workload without the toleration closes it
-    creator = Creator()
-    cycle(TraceMetrics(traces()), PolicyState(), sorted(traces()), creator=creator,
-          nodes=nodes, tolerations=untolerated)
+    creator, state = Creator(), PolicyState()
+    for _ in range(2):
+        cycle(TraceMetrics(traces()), state, sorted(traces()), creator=creator,
+              nodes=nodes, tolerations=untolerated)
     assert not creator.created
 
 

@@ -110,6 +110,11 @@ def test_the_byte_budget_splits_groups_into_chunks() -> None:
     assert last.promql == 'shardcast_shard_cpu_cores{shard="s9"}' and last.varying is None
 
 
+def test_a_member_bound_splits_groups_into_chunks_of_at_most_that_many() -> None:
+    batches = batch_queries(cpu(*(f"s{n}" for n in range(7))), max_members=3)
+    assert [shards_of(b) for b in batches] == [["s0", "s1", "s2"], ["s3", "s4", "s5"], ["s6"]]
+
+
 def test_ten_thousand_shards_take_a_handful_of_queries_within_the_budget() -> None:
     queries = cpu(*(f"orders-eu-west-{n:05d}" for n in range(10_000)))
     batches = batch_queries(queries)
@@ -268,6 +273,21 @@ def test_requests_and_samples_are_counted_across_time_chunks(
     windows = [(r["form"]["start"], r["form"]["end"]) for r in prometheus.received]
     assert sorted(windows) == [(str(START + k * STEP), str(START + min(k + 3, 9) * STEP))
                                for k in (0, 4, 8)]
+
+
+def test_an_answer_holds_at_most_the_sample_budget(prometheus: FakePrometheus) -> None:
+    """Whole windows of many shards come in several answers (each decoded in moments), the
+    few new samples of a later cycle in one."""
+    names = [f"s{n}" for n in range(7)]
+    prometheus.series = [gauge(name, 10.0 * n) for n, name in enumerate(names)]
+    read = asyncio.run(read_batch(prometheus.url, cpu(*names), START, END, STEP,
+                                  max_samples=25))  # 10 points: 2 shards per answer
+    assert read.failed == {} and read.requests == 4 and read.samples == 70
+    for n, name in enumerate(names):
+        np.testing.assert_array_equal(read.values[name], expected(10.0 * n))
+    later = asyncio.run(read_batch(prometheus.url, cpu(*names), END, END, STEP,
+                                   max_samples=25))
+    assert later.requests == 1 and later.samples == 7
 
 
 def test_a_later_window_reads_only_its_points(prometheus: FakePrometheus) -> None:

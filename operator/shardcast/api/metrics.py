@@ -68,11 +68,13 @@ def query_of(shard_name: str, shard_spec: Mapping[str, Any],
 
 
 def batch_queries(queries: Iterable[ShardQuery], *,
-                  max_selector_bytes: int = DEFAULT_BATCH_BYTES) -> list[QueryBatch]:
+                  max_selector_bytes: int = DEFAULT_BATCH_BYTES,
+                  max_members: int | None = None) -> list[QueryBatch]:
     """Few queries that read every shard, since one request per shard does not scale to
     thousands: shards with the same bare-selector template and label names, whose labels differ
     only in one label's value, share a query `key=~"v1|v2|..."`, in chunks whose selector stays
-    within `max_selector_bytes`. Any other query is read on its own."""
+    within `max_selector_bytes` and that have at most `max_members` shards (bounding the size
+    of one answer). Any other query is read on its own."""
     families: dict[tuple[str, tuple[str, ...]], list[ShardQuery]] = {}
     batches = []
     for query in queries:
@@ -82,18 +84,19 @@ def batch_queries(queries: Iterable[ShardQuery], *,
         else:
             batches.append(QueryBatch(query.promql, (query,)))
     for members in families.values():
-        batches.extend(_family_batches(members, max_selector_bytes))
+        batches.extend(_family_batches(members, max_selector_bytes, max_members))
     return batches
 
 
-def _family_batches(members: Sequence[ShardQuery], budget: int) -> Iterator[QueryBatch]:
+def _family_batches(members: Sequence[ShardQuery], budget: int,
+                    max_members: int | None) -> Iterator[QueryBatch]:
     """Batches of shards with the same template and label names, varying the label that puts
     them into the fewest groups (the others fixed per group)."""
     names = [name for name, _ in members[0].labels]
     groupings = {name: _groups(members, name) for name in names}
     varying = min(names, key=lambda name: len(groupings[name]))
     for group in groupings[varying].values():
-        for chunk in _chunks(group, varying, budget):
+        for chunk in _chunks(group, varying, budget, max_members):
             if len(chunk) == 1:
                 yield QueryBatch(chunk[0].promql, chunk)
             else:
@@ -110,10 +113,10 @@ def _groups(members: Sequence[ShardQuery],
     return groups
 
 
-def _chunks(group: Sequence[ShardQuery], varying: str,
-            budget: int) -> Iterator[tuple[ShardQuery, ...]]:
-    """Consecutive runs of the group whose grouped selector fits the budget (a value too long
-    for it alone still makes a run of one, read with its own query)."""
+def _chunks(group: Sequence[ShardQuery], varying: str, budget: int,
+            max_members: int | None) -> Iterator[tuple[ShardQuery, ...]]:
+    """Consecutive runs of at most `max_members` of the group whose grouped selector fits the
+    budget (a value too long for it alone still makes a run of one, read with its own query)."""
     base = len(_grouped_promql(group[:1], varying).encode()) - _value_bytes(group[0], varying)
     chunk: list[ShardQuery] = []
     values: set[str] = set()
@@ -121,7 +124,7 @@ def _chunks(group: Sequence[ShardQuery], varying: str,
     for member in group:
         value = dict(member.labels)[varying]
         grows = 0 if value in values else _value_bytes(member, varying) + (1 if values else 0)
-        if chunk and size + grows > budget:
+        if chunk and (size + grows > budget or len(chunk) == max_members):
             yield tuple(chunk)
             chunk, values, size = [], set(), base
             grows = _value_bytes(member, varying)

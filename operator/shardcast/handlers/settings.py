@@ -49,6 +49,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # draws its own: the highest one handles resources, the others stand by until it is gone.
     settings.peering.priority = (ours.peering_priority if ours.peering_priority is not None
                                  else random.randint(1, 1_000_000))
-    settings.posting.level = logging.INFO
+    # kopf's own Normal Events ("Handler succeeded", "Resuming is processed") would be two POSTs
+    # per Shard at every start, 20,000 at 10,000 Shards; shardcast posts its own Events when a
+    # condition changes, and kopf still posts handler failures.
+    settings.posting.level = logging.WARNING
     SHARED_POOL.resize(ours.challenge_workers)
     k8s.configure()

@@ -200,9 +200,11 @@ class PolicyForecaster:
         baselines = tuple(m for m in models if m != batch.HOLT_WINTERS) or (
             batch.SEASONAL_NAIVE, batch.PERSISTENCE)
         full = baselines == models
-        refused = self._fit([n for n in self.store.names if n not in self.model], end,
-                            now_seconds, baselines, full)
-        due = self._due(now_seconds)
+        joining = [n for n in self.store.names if n not in self.model]
+        refused = self._fit(joining, end, now_seconds, baselines, full)
+        # A pass that gives shards their first forecast spends nothing on full fits: those
+        # shards' predictions go out first, the fits follow from the next pass on.
+        due = [] if set(joining) - set(refused) else self._due(now_seconds)
         began = time.thread_time()
         refused.update(self._fit(due, end, now_seconds, models, True))
         if due:
@@ -250,7 +252,9 @@ class PolicyForecaster:
             return
         incumbents = tuple(batch.MODEL_NAMES[m] for m in MODELS.get(spec.model, MODELS["auto"]))
         context = spec.context(end)
-        for shard in self.challengers.due(self.model.names, now_seconds, spec.retrain_seconds):
+        # Only shards whose prediction is out: a first cycle's CPU goes to the predictions.
+        written = [name for name in self.model.names if name in self.written]
+        for shard in self.challengers.due(written, now_seconds, spec.retrain_seconds):
             window = self.store.window(self.store.rows([shard]))[0]
             self.challengers.submit(shard, Challenge(window, context, incumbents, challengers),
                                     now_seconds)
