@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import kubernetes
+import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from shardcast.api.kinds import GROUP, MIGRATIONS, SHARDS, VERSION
@@ -117,10 +118,10 @@ class ShardStatusWriter:
             try:
                 # The answer (the whole Shard) is not turned into objects: nobody reads it, and
                 # that would be most of a write's CPU in this process.
-                answer = api.patch_namespaced_custom_object_status(
+                answer = cast(urllib3.BaseHTTPResponse, api.patch_namespaced_custom_object_status(
                     GROUP, VERSION, self.namespace, SHARDS, name,
                     {"status": {"prediction": prediction}}, _request_timeout=REQUEST_TIMEOUT,
-                    _preload_content=False)
+                    _preload_content=False))
                 answer.drain_conn()
                 answer.release_conn()
             except ApiException as error:
