@@ -16,7 +16,7 @@ from shardcast.api.nodes import NodeState, Taint, Toleration
 from shardcast.api.policy_spec import PolicySpec
 from shardcast.clients.prometheus_batch import BatchRead
 from shardcast.forecast import batch
-from shardcast.reconcile.history_store import HistoryStore
+from shardcast.reconcile.history_store import HistoryStore, ReadKind
 from shardcast.reconcile.policy_cycle import CycleInputs, PolicyState, Ports, run_cycle
 from shardcast.reconcile.policy_forecast import PolicyForecaster, material
 from shardcast.traces import TRACES, default_traces_dir, load_trace
@@ -281,11 +281,66 @@ def test_the_history_ring_keeps_every_window_in_time_order() -> None:
     store = HistoryStore(STEP, 5)
     series = np.arange(20, dtype=float)
     store.advance(END, {})
-    store.add(END, ["a"], series[None, :5])
+    store.add(END, ["a"], series[None, :5], store.window_start(END))
     for k, upto in ((1, 6), (3, 9), (7, 16)):  # one step, a few, more than a window
         store.advance(END + (upto - 5) * STEP, {"a": series[upto - k:upto]})
         assert store.window(store.rows(["a"]))[0].tolist() == series[upto - 5:upto].tolist()
         assert store.newest(store.rows(["a"]), 2)[0].tolist() == series[upto - 2:upto].tolist()
-    store.add(END + 11 * STEP, ["b"], series[None, 10:15])
+    store.add(END + 11 * STEP, ["b"], series[None, 10:15], store.window_start(END + 11 * STEP))
     assert store.window(store.rows(["b"]))[0].tolist() == series[10:15].tolist()
     assert store.latest(["a", "b"]).tolist() == [15.0, 14.0]
+
+
+def test_older_samples_fill_a_primed_window_onto_the_ring_newest_first() -> None:
+    store = HistoryStore(STEP, 8, prime_points=3, backfill_samples=4)
+    series = np.arange(30, dtype=np.float32)
+    store.advance(END, {})
+    [fresh] = store.reads(["a", "b"], END)
+    assert fresh.kind is ReadKind.FRESH and fresh.start_seconds == END - 2 * STEP
+    block = np.full((2, 8), np.nan, np.float32)
+    block[:, -3:] = series[5:8]
+    store.add(END, ["a", "b"], block, fresh.start_seconds)
+    assert not store.filled(["a", "b"]).any()
+    store.advance(END + STEP, {"a": series[8:9], "b": series[8:9]})  # the ring turns
+    newer, older = store.reads(["a", "b"], END + 2 * STEP)
+    assert newer.kind is ReadKind.NEWER and older.kind is ReadKind.OLDER
+    # 4 samples of budget for 2 shards: the 2 just before what they hold
+    assert (older.start_seconds, older.end_seconds) == (END - 4 * STEP, END - 3 * STEP)
+    store.advance(END + 2 * STEP, {"a": series[9:10], "b": series[9:10]})
+    store.fill(older.start_seconds, {"a": series[3:5], "b": series[3:5]})
+    window = store.window(store.rows(["a"]))[0]
+    assert window[-7:].tolist() == series[3:10].tolist() and np.isnan(window[0])
+    [older] = store.reads(["a", "b"], END + 2 * STEP)  # the last one before the window's start
+    assert (older.start_seconds, older.end_seconds) == (END - 5 * STEP, END - 5 * STEP)
+    store.fill(older.start_seconds, {"a": series[2:3], "b": series[2:3]})
+    assert store.filled(["a", "b"]).all() and store.reads(["a", "b"], END + 2 * STEP) == []
+    assert store.window(store.rows(["b"]))[0].tolist() == series[2:10].tolist()
+
+
+def test_a_long_window_is_primed_first_then_backfilled_and_fitted_only_when_whole() -> None:
+    """A week of history: the first cycle reads three days and an hour, enough for the
+    baselines, and forecasts every shard; the next reads the rest, and only then do the shards
+    get their full fits, on exactly the window a whole read gives."""
+    metrics, sink = TraceMetrics(traces()), Sink()
+    names = sorted(metrics.series)
+    spec = {**SPEC, "forecast": {**SPEC["forecast"], "historyWindow": "168h"}}
+    state = PolicyState()
+    first = cycle(metrics, state, names, sink, spec=spec)
+    [(asked, start, end)] = metrics.asked
+    assert asked == tuple(names) and end - start == (3 * 288 + 2 * 6 - 1) * STEP
+    assert first.outcome.forecast == len(names)
+    assert {p["model"] for p in sink.writes[0].values()} <= {"seasonal-naive", "persistence"}
+    metrics.asked.clear()
+    second = cycle(metrics, state, names, sink, spec=spec)
+    [(asked, older_start, older_end)] = metrics.asked
+    assert (older_start, older_end) == (END - 168 * 3600, start - STEP)
+    forecaster = state.forecaster
+    assert forecaster is not None and forecaster.store.filled(names).all()
+    for name in names:
+        whole = metrics.window(name, END - 168 * 3600, END).astype(np.float32)
+        np.testing.assert_array_equal(forecaster.store.window(forecaster.store.rows([name]))[0],
+                                      whole)
+    assert second.cost.refitted == len(names)  # the full fits, on the whole windows
+    metrics.asked.clear()
+    cycle(metrics, state, names, sink, spec=spec)
+    assert metrics.asked == []  # nothing left to read until the grid advances

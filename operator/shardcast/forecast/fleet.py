@@ -80,10 +80,13 @@ class FleetModel:
             self.fitted_at = np.concatenate([self.fitted_at, np.full(len(new), at)])
         self.end_seconds = end_seconds
 
-    def due(self, now_seconds: float, retrain_seconds: float, limit: int) -> list[str]:
+    def due(self, now_seconds: float, retrain_seconds: float, limit: int,
+            eligible: np.ndarray | None = None) -> list[str]:
         """Rows to refit this cycle: never fully fitted first, then the most overdue, at most
-        `limit` (the cycle's budget), so the cost of refits is spread over cycles."""
-        overdue = np.flatnonzero(now_seconds - self.fitted_at >= retrain_seconds)
+        `limit` (the cycle's budget), so the cost of refits is spread over cycles; only rows
+        `eligible` (a mask over the rows) when given."""
+        late = now_seconds - self.fitted_at >= retrain_seconds
+        overdue = np.flatnonzero(late if eligible is None else late & eligible)
         order = overdue[np.argsort(self.fitted_at[overdue], kind="stable")][:max(0, limit)]
         return [self.names[i] for i in order]
 

@@ -27,7 +27,7 @@ from shardcast.forecast.fleet import FleetModel
 from shardcast.forecast.history import prepare_rows
 from shardcast.forecast.types import Forecast
 from shardcast.reconcile.challengers import CHALLENGERS, Challengers, Collected
-from shardcast.reconcile.history_store import HistoryStore, Read
+from shardcast.reconcile.history_store import HistoryStore, Read, ReadKind
 from shardcast.reconcile.ports import MetricsSource, PredictionSink
 
 # Which batch models each spec.forecast.model may choose from. ets and sarimax are statsmodels'
@@ -43,6 +43,11 @@ MODELS = {
     "persistence": (batch.PERSISTENCE,),
 }
 READ_CHUNK_SHARDS = 5000  # shards per read: bounds what one answer holds in memory
+# A new shard's first read: this many seasons plus two horizons, the baselines' need and a
+# season of backtest; the rest of the window follows, BACKFILL_SAMPLES a cycle (a few seconds
+# of Prometheus' and the decoding's time), before the shard's first full fit.
+PRIME_SEASONS = 3
+BACKFILL_SAMPLES = 2_000_000
 FIT_ROWS = 2048  # shards fitted at once: bounds the float64 copies a fit makes
 FIT_BUDGET_SECONDS = 4.0  # CPU a pass may spend on full fits (the rest wait for later passes)
 FIRST_SECONDS_PER_FIT = 0.004  # a guess of one full fit's cost until one has been measured
@@ -100,7 +105,10 @@ class PolicyForecaster:
     challengers: Challengers = field(default_factory=Challengers)
 
     def __post_init__(self) -> None:
-        self.store = HistoryStore(self.forecast.step_seconds, self.forecast.window_points)
+        spec = self.forecast
+        prime = PRIME_SEASONS * spec.period_steps + 2 * spec.horizon_steps
+        self.store = HistoryStore(spec.step_seconds, spec.window_points,
+                                  min(prime, spec.window_points), BACKFILL_SAMPLES)
 
     def fits(self, spec: PolicySpec) -> bool:
         return spec.forecast == self.forecast and spec.metric == self.metric
@@ -114,7 +122,7 @@ class PolicyForecaster:
         idle = not reads and self.last is not None and self.last.end_seconds == end
         if idle and not self._due(now_seconds):
             return self._narrowed(self.last or PassResult(), queries), PassCost()
-        failed, requests, samples = await self._read(reads, queries, metrics)
+        failed, requests, samples = await self._read(reads, queries, metrics, end)
         result, refitted, challenges, changed = await asyncio.to_thread(
             self._forecast_and_compare, list(queries), end, now_seconds, failed, spec,
             policy_name)
@@ -147,49 +155,50 @@ class PolicyForecaster:
                                                            now_seconds)
 
     async def _read(self, reads: list[Read], queries: Mapping[str, ShardQuery],
-                    metrics: MetricsSource) -> tuple[dict[str, str], int, int]:
+                    metrics: MetricsSource, end: int) -> tuple[dict[str, str], int, int]:
         """Perform the store's reads, READ_CHUNK_SHARDS shards at a time (whole windows go
         straight into one float32 block, so a first read of 100,000 shards never holds them
         as float64); a shard whose read failed is forgotten, so the next pass reads its whole
         window again rather than keep a hole."""
         failed: dict[str, str] = {}
         requests = samples = 0
-        increments: dict[str, np.ndarray] = {}
-        fresh: tuple[tuple[str, ...], np.ndarray] | None = None
-        step = self.forecast.step_seconds
+        got_by_read: list[tuple[Read, dict[str, np.ndarray]]] = []
         for read in reads:
-            is_fresh = read.shards[0] not in self.store
-            block = (np.full((len(read.shards), self.store.window_points), np.nan, np.float32)
-                     if is_fresh else None)
+            values: dict[str, np.ndarray] = {}
             for first in range(0, len(read.shards), READ_CHUNK_SHARDS):
                 chunk = read.shards[first:first + READ_CHUNK_SHARDS]
                 got = await metrics.read([queries[s] for s in chunk], read.start_seconds,
-                                         read.end_seconds, step)
+                                         read.end_seconds, self.forecast.step_seconds)
                 requests, samples = requests + got.requests, samples + got.samples
                 failed.update(got.failed)
-                for row, shard in enumerate(chunk, start=first):
-                    if shard not in got.values or shard in got.failed:
-                        continue
-                    if block is not None:
-                        block[row] = got.values[shard][-self.store.window_points:]
-                    else:
-                        increments[shard] = got.values[shard]
-            if block is not None:
-                fresh = (read.shards, block)
+                values.update({shard: np.asarray(got.values[shard], np.float32)
+                               for shard in chunk
+                               if shard in got.values and shard not in got.failed})
+            got_by_read.append((read, values))
         if reads:
-            await asyncio.to_thread(self._hold, max(r.end_seconds for r in reads), failed,
-                                    increments, fresh)
+            await asyncio.to_thread(self._hold, end, failed, got_by_read)
         return failed, requests, samples
 
-    def _hold(self, end: int, failed: Mapping[str, str], increments: dict[str, np.ndarray],
-              fresh: tuple[tuple[str, ...], np.ndarray] | None) -> None:
+    def _hold(self, end: int, failed: Mapping[str, str],
+              got_by_read: list[tuple[Read, dict[str, np.ndarray]]]) -> None:
         """Put what was read into the store (in a worker thread: it touches every row)."""
         self.store.retain(set(self.store.names) - set(failed))
         self.model.retain(set(self.model.names) - set(failed))
-        self.store.advance(end, {s: v for s, v in increments.items() if s in self.store})
-        if fresh is not None:
-            keep = [i for i, shard in enumerate(fresh[0]) if shard not in failed]
-            self.store.add(end, [fresh[0][i] for i in keep], fresh[1][keep])
+        newer = {s: v for read, got in got_by_read if read.kind is ReadKind.NEWER
+                 for s, v in got.items() if s in self.store}
+        self.store.advance(end, newer)
+        for read, got in got_by_read:
+            if read.kind is ReadKind.OLDER:
+                self.store.fill(read.start_seconds, {s: v for s, v in got.items()
+                                                     if s in self.store})
+            elif read.kind is ReadKind.FRESH:
+                names = [s for s in read.shards if s not in failed]
+                block = np.full((len(names), self.store.window_points), np.nan, np.float32)
+                for row, shard in enumerate(names):
+                    if shard in got:
+                        recent = got[shard][-self.store.window_points:]
+                        block[row, block.shape[1] - len(recent):] = recent
+                self.store.add(end, names, block, read.start_seconds)
 
     def _forecast_all(self, shards: list[str], end: int, now_seconds: float,
                       failed: dict[str, str]) -> tuple[PassResult, int]:
@@ -252,9 +261,12 @@ class PolicyForecaster:
             return
         incumbents = tuple(batch.MODEL_NAMES[m] for m in MODELS.get(spec.model, MODELS["auto"]))
         context = spec.context(end)
-        # Only shards whose prediction is out: a first cycle's CPU goes to the predictions.
-        written = [name for name in self.model.names if name in self.written]
-        for shard in self.challengers.due(written, now_seconds, spec.retrain_seconds):
+        # Only shards whose prediction is out (a first cycle's CPU goes to the predictions)
+        # and whose window is filled.
+        filled = self._filled(self.model.names)
+        ready = [name for name, whole in zip(self.model.names, filled, strict=True)
+                 if whole and name in self.written]
+        for shard in self.challengers.due(ready, now_seconds, spec.retrain_seconds):
             window = self.store.window(self.store.rows([shard]))[0]
             self.challengers.submit(shard, Challenge(window, context, incumbents, challengers),
                                     now_seconds)
@@ -273,9 +285,13 @@ class PolicyForecaster:
         model.absorb(self.store.newest(rows, k), end)
 
     def _due(self, now_seconds: float) -> list[str]:
-        """The rows whose full fit this pass can afford."""
+        """The rows whose full fit this pass can afford, of those with their whole window."""
         limit = max(1, int(FIT_BUDGET_SECONDS / max(self.seconds_per_fit, 1e-6)))
-        return self.model.due(now_seconds, self.forecast.retrain_seconds, limit)
+        return self.model.due(now_seconds, self.forecast.retrain_seconds, limit,
+                              self._filled(self.model.names))
+
+    def _filled(self, names: list[str]) -> np.ndarray:
+        return self.store.filled(names) if names else np.zeros(0, bool)
 
     def _fit(self, names: list[str], end: int, now_seconds: float, models: tuple[int, ...],
              full: bool) -> dict[str, str]:
@@ -285,7 +301,11 @@ class PolicyForecaster:
         refused: dict[str, str] = {}
         for first in range(0, len(names), FIT_ROWS):
             chunk = names[first:first + FIT_ROWS]
-            clean, refused_rows = prepare_rows(self.store.window(self.store.rows(chunk)),
+            rows = self.store.rows(chunk)
+            # Rows still backfilling are fitted on what all of the chunk has read (a chunk's
+            # rows joined together, so they have read as far back).
+            unread = self.store.unread_points(rows)
+            clean, refused_rows = prepare_rows(self.store.window(rows)[:, unread:],
                                                spec.period_steps, spec.horizon_steps)
             refused.update({chunk[row]: why for row, why in refused_rows.items()})
             good = [i for i, n in enumerate(chunk) if n not in refused]
