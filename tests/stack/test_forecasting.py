@@ -40,10 +40,15 @@ def test_a_real_trace_gets_a_forecast_and_a_missing_series_gets_none(
         operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
     apply(kubeconfig, namespace, shard("live", replay_query(TRACE, state_dir())),
           shard("ghost", 'shardcast_trace_value{trace="no/such-trace"}'), policy("holt-winters"))
+    first = wait_for(kubeconfig, namespace, "shard/live",
+                     lambda o: "prediction" in o.get("status", {}), timeout_seconds=90)
+    if first["status"]["prediction"]["model"] != "holt-winters":  # a baseline stands in
+        assert "holt-winters is fitted once" in first["status"]["prediction"]["fallbackReason"]
     live = wait_for(kubeconfig, namespace, "shard/live",
-                    lambda o: "prediction" in o.get("status", {}), timeout_seconds=90)
+                    lambda o: o["status"]["prediction"]["model"] == "holt-winters",
+                    timeout_seconds=60)
     prediction = live["status"]["prediction"]
-    assert prediction["model"] in {"holt-winters", "seasonal-naive"}
+    assert prediction["fallbackReason"] == ""
     assert prediction["policy"] == "kv" and prediction["horizon"] == "1h"
     assert 0 <= prediction["lower"] <= prediction["point"] <= prediction["upper"]
     assert prediction["peak"] >= prediction["point"]

@@ -138,13 +138,19 @@ def test_later_cycles_read_only_new_samples_and_a_cycle_without_one_does_nothing
 
 def test_the_incremental_forecast_equals_fitting_then_replaying_the_new_samples() -> None:
     """Absorbing samples one step at a time lands where a fit followed by the same updates
-    does: the steady state needs no replay of the history."""
+    does: the steady state needs no replay of the history. Until the first fit, a baseline
+    stands in for the policy's model and says so."""
     metrics = TraceMetrics(traces())
     names = sorted(metrics.series)
     spec = {**SPEC, "forecast": {**SPEC["forecast"], "model": "holt-winters"}}
-    state = PolicyState()
+    state, sink = PolicyState(), Sink()
     for _ in range(2):  # the first cycle forecasts from the baselines, the second fits
-        cycle(metrics, state, names, spec=spec)
+        cycle(metrics, state, names, sink, spec=spec)
+    first, fitted = sink.writes[0], sink.writes[1]
+    for name in names:  # the baseline standing in said so; the fitted model clears it
+        if first[name]["model"] != "holt-winters":
+            assert first[name]["fallbackReason"].startswith("holt-winters is fitted once")
+        assert fitted[name]["model"] == "holt-winters" and fitted[name]["fallbackReason"] == ""
     metrics.advanced = 3
     cycle(metrics, state, names, spec=spec)
     forecaster = state.forecaster
@@ -167,11 +173,15 @@ def test_the_incremental_forecast_equals_fitting_then_replaying_the_new_samples(
 def test_a_shard_without_history_is_named_and_the_others_are_still_planned() -> None:
     metrics = TraceMetrics(traces(), missing={"s1"})
     names = sorted(metrics.series)
-    done = cycle(metrics, PolicyState(), names)
+    state = PolicyState()
+    done = cycle(metrics, state, names)
     assert set(done.outcome.failed) == {"s1"}
     assert "missing" in done.outcome.failed["s1"]
     assert done.outcome.forecast == len(names) - 1
     assert "nodes" in done.fields  # the planner ran on the rest
+    assert done.cost.refitted == 0  # the first forecasts come from the baselines
+    later = cycle(metrics, state, names)  # the refused shard is not counted as a refit
+    assert set(later.outcome.failed) == {"s1"} and later.cost.refitted == len(names) - 1
 
 
 DEDICATED = Taint("dedicated", "db", "NoSchedule")

@@ -215,14 +215,15 @@ class PolicyForecaster:
         # shards' predictions go out first, the fits follow from the next pass on.
         due = [] if set(joining) - set(refused) else self._due(now_seconds)
         began = time.thread_time()
-        refused.update(self._fit(due, end, now_seconds, models, True))
+        unfit = self._fit(due, end, now_seconds, models, True)
         if due:
             self.seconds_per_fit = (time.thread_time() - began) / len(due)
-        failed = {**failed, **refused}
+        refitted = len(due) - len(unfit)
+        failed = {**failed, **refused, **unfit}
         result = PassResult(failed=failed, end_seconds=end, step_seconds=spec.step_seconds)
         forecaster = self.model.forecaster
         if forecaster is None:
-            return self._with_unread(result, shards), len(due)
+            return self._with_unread(result, shards), refitted
         point, lower, upper = forecaster.forecast(spec.horizon_steps)
         context = spec.context(end)
         factors = context.event_factors(context.future_times())
@@ -242,7 +243,7 @@ class PolicyForecaster:
                          lower[row] * factors, upper[row] * factors, spec.interval_level),
                 float(latest[row]))
             result.backtest_mase[shard] = float(mase[row])
-        return self._with_unread(result, shards), len(due) - len(refused)
+        return self._with_unread(result, shards), refitted
 
     def _collect_challenges(self, end: int) -> Collected:
         """Adopt the challenges that finished since the last pass and bring every winning
@@ -344,13 +345,20 @@ class PolicyForecaster:
                 changed[shard] = status
         return changed
 
-
     def _fallback_reason(self, shard: str, model: str) -> str | None:
-        """Why a policy that names a statsmodels model got the batch's (None when it did not)."""
+        """Why a shard whose policy names a model got another (None when it did not): a
+        baseline stands in until the first full fit, the batch Holt-Winters for a statsmodels
+        model until a challenger wins."""
         wanted = self.forecast.model
-        if wanted not in CHALLENGERS or wanted in (model, "auto"):
+        if wanted in (model, "auto"):
             return None
-        return self.challengers.fallback_reason(shard, wanted)
+        allowed = {batch.MODEL_NAMES[m] for m in MODELS.get(wanted, MODELS["auto"])}
+        if model not in allowed:
+            return (f"{wanted} is fitted once the shard's history window is read; {model} "
+                    "(a baseline that needs no fit) stands in until then")
+        if wanted in CHALLENGERS:
+            return self.challengers.fallback_reason(shard, wanted)
+        return None
 
 
 def material(shard: str, old: Mapping[str, Any] | None, new: Mapping[str, Any],
