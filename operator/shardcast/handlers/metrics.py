@@ -50,13 +50,16 @@ SHARDS_FORECAST = prom.Gauge(
     "shardcast_policy_shards_forecast", "Selected shards that have a forecast",
     ["namespace", "policy"])
 PROMETHEUS_REQUESTS = prom.Counter(
-    "shardcast_prometheus_requests_total", "Range queries sent to Prometheus by policy cycles")
+    "shardcast_prometheus_requests_total", "Range queries sent to Prometheus by policy cycles",
+    ["namespace", "policy"])
 PROMETHEUS_SAMPLES = prom.Counter(
-    "shardcast_prometheus_samples_total", "Samples received from Prometheus by policy cycles")
+    "shardcast_prometheus_samples_total", "Samples received from Prometheus by policy cycles",
+    ["namespace", "policy"])
 PREDICTION_WRITES = prom.Counter(
     "shardcast_prediction_writes_total", "Shard status.prediction patches (only predictions "
-    "that changed materially or aged are written)")
-REFITS = prom.Counter("shardcast_forecast_refits_total", "Shards whose model was fully refitted")
+    "that changed materially or aged are written)", ["namespace", "policy"])
+REFITS = prom.Counter("shardcast_forecast_refits_total", "Shards whose model was fully refitted",
+                      ["namespace", "policy"])
 CHALLENGES = prom.Counter(
     "shardcast_forecast_challenges_total", "Shards whose statsmodels challengers (ETS, SARIMAX) "
     "were fitted and backtested in the background pool; won: one replaced the batch model",
@@ -98,10 +101,10 @@ def record_cycle(namespace: str, policy: str, cycle: CycleOutcome, seconds: floa
     CYCLE_SECONDS.labels(namespace, policy).set(seconds)
     CYCLES.labels(namespace, policy, "forecast" if cost.forecast_work else "idle").inc()
     SHARDS_FORECAST.labels(namespace, policy).set(cycle.outcome.forecast)
-    PROMETHEUS_REQUESTS.inc(cost.requests)
-    PROMETHEUS_SAMPLES.inc(cost.samples)
-    PREDICTION_WRITES.inc(cost.written)
-    REFITS.inc(cost.refitted)
+    PROMETHEUS_REQUESTS.labels(namespace, policy).inc(cost.requests)
+    PROMETHEUS_SAMPLES.labels(namespace, policy).inc(cost.samples)
+    PREDICTION_WRITES.labels(namespace, policy).inc(cost.written)
+    REFITS.labels(namespace, policy).inc(cost.refitted)
     for outcome in ("won", "lost", "failed"):
         CHALLENGES.labels(outcome).inc(getattr(cost.challenges, outcome))
     if cost.forecast_work and cycle.outcome.failed:
