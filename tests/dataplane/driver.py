@@ -1,9 +1,10 @@
 """Migrations exactly as the operator performs them, against etcd and the Job commands.
 
-Announce, run `python -m shardkv.sync`, shift the route 10/50/100 (each held a while), run
-`python -m shardkv.cutover`, commit; or abandon on a failure. `fail` rehearses the ways a move
-rolls back: the sync Job killed, an abandon mid-shift, the cutover Job killed, and an abandon
-after a successful cutover (the source was fenced and must take writes again).
+Announce, run the data plane's sync Job (`python -m shardkv.sync` by default), shift the route
+10/50/100 (each held a while), run its cutover Job, commit; or abandon on a failure. `fail`
+rehearses the ways a move rolls back: the sync Job killed, an abandon mid-shift, the cutover Job
+killed, and an abandon after a successful cutover (the source was fenced and must take writes
+again).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import random
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-
-from shardkv.local import Cluster
+from typing import Protocol
 
 from shardcast.consensus.records import Announcement, Versioned
 from shardcast.consensus.store import ConsensusStore
@@ -51,10 +52,29 @@ class History:
     moves: list[Move] = field(default_factory=list)
 
 
+class DataPlane(Protocol):
+    @property
+    def namespace(self) -> str: ...
+
+    def env(self) -> Mapping[str, str]: ...
+
+
+def shardkv_job(kind: str) -> list[str]:
+    return [sys.executable, "-m", f"shardkv.{kind}"]
+
+
 class Driver:
-    def __init__(self, store: ConsensusStore, cluster: Cluster, hold: float,
-                 rng: random.Random) -> None:
+    def __init__(self, store: ConsensusStore, cluster: DataPlane, hold: float,
+                 rng: random.Random, command: Callable[[str], list[str]] = shardkv_job,
+                 kill_when: Callable[[Move, str], Awaitable[None]] | None = None,
+                 on_cut: Callable[[Move], Awaitable[None]] | None = None) -> None:
+        """`command(kind)` is the argv of the sync or cutover Job; `kill_when(move, kind)`
+        returns when a Job that is to be killed should be (default: a random 0.1-0.6 s in);
+        `on_cut(move)` runs after a cutover Job succeeded, before the commit."""
         self.store, self.cluster, self.hold, self.rng = store, cluster, hold, rng
+        self.command = command
+        self.kill_when = kill_when or self._random_kill
+        self.on_cut = on_cut
         self.history = History()
         self.namespace = cluster.namespace
 
@@ -81,7 +101,12 @@ class Driver:
         return move, held, env
 
     async def migrate(self, shard: str, target: str, fail: str | None = None) -> Move:
-        move, held, env = await self.announce(shard, target, fail)
+        return await self.perform(*await self.announce(shard, target, fail))
+
+    async def perform(self, move: Move, held: Versioned[Announcement],
+                      env: dict[str, str]) -> Move:
+        """An announced move, from sync to commit (or abandon)."""
+        shard, target, fail = move.shard, move.target, move.fail
         uid = held.value.uid
         began = time.monotonic()
         synced = await self.job(move, "sync", env, fail == KILL_SYNC)
@@ -100,6 +125,8 @@ class Driver:
         held = await self.store.advance(self.namespace, shard, held, "CuttingOver")
         cut = await self.job(move, "cutover", env, fail == KILL_CUTOVER)
         move.phases["cutover"] = time.monotonic() - began
+        if cut and self.on_cut is not None:
+            await self.on_cut(move)
         if not cut or fail == ABANDON_AFTER_CUTOVER:
             return await self.abandon(move, uid)
         return await self.commit(move, held)
@@ -117,20 +144,26 @@ class Driver:
     async def job(self, move: Move, kind: str, env: dict[str, str], kill: bool = False) -> bool:
         """Run one Job command; `kill` kills it at a random point of its run instead."""
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", f"shardkv.{kind}", env=env,
+            *self.command(kind), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-        try:
-            output, _ = await asyncio.wait_for(
-                proc.communicate(), self.rng.uniform(0.1, 0.6) if kill else None)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):  # it ended as the timeout fired
-                proc.kill()
-            await proc.wait()
-            move.jobs.append(f"{kind} killed")
-            return False
+        ran = asyncio.ensure_future(proc.communicate())
+        if kill:
+            killer = asyncio.ensure_future(self.kill_when(move, kind))
+            await asyncio.wait((ran, killer), return_when=asyncio.FIRST_COMPLETED)
+            killer.cancel()
+            if not ran.done():
+                with contextlib.suppress(ProcessLookupError):  # it ended as the kill came
+                    proc.kill()
+                await ran
+                move.jobs.append(f"{kind} killed")
+                return False
+        output, _ = await ran
         if proc.returncode != 0 or kill:
             move.jobs.append(f"{kind} exit {proc.returncode}: {output.decode().strip()}")
         return proc.returncode == 0 and not kill
+
+    async def _random_kill(self, move: Move, kind: str) -> None:
+        await asyncio.sleep(self.rng.uniform(0.1, 0.6))
 
     async def abandon(self, move: Move, uid: str) -> Move:
         assert await self.store.abandon(self.namespace, move.shard, uid)

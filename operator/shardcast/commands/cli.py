@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -119,6 +120,62 @@ def simulate(traces_dir: Path | None, policy_file: Path | None, nodes: int, shar
     from shardcast.commands.simulate import run as replay
 
     replay(traces_dir, policy_file, nodes, shards, seed, spike, days, plot)
+
+
+@main.group()
+def dataplane() -> None:
+    """Data planes' Job entrypoints, run by a MigrationPolicy's Job templates."""
+
+
+@dataplane.group()
+def postgres() -> None:
+    """PostgreSQL: a shard is a schema, moved by logical replication (docs/dataplane-postgres.md).
+
+    Environment: the operator's SHARDCAST_* variables and SHARDCAST_PG_NODES
+    (node=dsn,...)."""
+
+
+@postgres.command("sync")
+def postgres_sync() -> None:
+    """Copy the shard's schema to the target and stream its rows until it has caught up."""
+    from shardcast.dataplane.jobs import run_job
+    from shardcast.dataplane.postgres.sync import sync
+
+    sys.exit(run_job(sync))
+
+
+@postgres.command("cutover")
+def postgres_cutover() -> None:
+    """Fence the source, let the target apply the rest, carry sequences over."""
+    from shardcast.dataplane.jobs import run_job
+    from shardcast.dataplane.postgres.cutover import cutover
+
+    sys.exit(run_job(cutover))
+
+
+@postgres.command("janitor")
+@click.option("--sweep-seconds", default=60.0, show_default=True)
+def postgres_janitor(sweep_seconds: float) -> None:
+    """Clean up after moves that ended (rollback of abandoned ones), for SHARDCAST_NAMESPACE."""
+    from shardcast.dataplane.jobs import JobFailed
+    from shardcast.dataplane.postgres.cleanup import run_janitor
+
+    try:
+        run_janitor(os.environ, sweep_seconds)
+    except JobFailed as error:
+        raise click.ClickException(str(error)) from error
+
+
+@postgres.command("local")
+@click.argument("nodes", nargs=-1)
+def postgres_local(nodes: tuple[str, ...]) -> None:
+    """Start local PostgreSQL 15 servers for NODES (default node-a..node-c) and print
+    SHARDCAST_PG_NODES for them."""
+    from shardcast.devstack.postgres import ensure_servers
+
+    servers = ensure_servers(nodes or ("node-a", "node-b", "node-c"),
+                             log=lambda line: click.echo(line, err=True))
+    click.echo("SHARDCAST_PG_NODES=" + ",".join(f"{s.node}={s.dsn}" for s in servers))
 
 
 @main.group()

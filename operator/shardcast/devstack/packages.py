@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 ETCD = "/usr/bin/etcd"
 PROMETHEUS = "/usr/bin/prometheus"
@@ -14,8 +14,14 @@ _PACKAGES = {ETCD: "etcd-server", "/usr/bin/etcdctl": "etcd-client", PROMETHEUS:
 
 
 def ensure_debian_packages(log: Callable[[str], None] = print) -> None:
-    """apt-get install whatever is missing; a no-op (and no root needed) once installed."""
-    missing = sorted({pkg for path, pkg in _PACKAGES.items() if not os.path.exists(path)})
+    """apt-get install whatever the stack lacks; a no-op (and no root needed) once installed."""
+    install_debian_packages(_PACKAGES, log)
+
+
+def install_debian_packages(packages: Mapping[str, str],
+                            log: Callable[[str], None] = print) -> None:
+    """apt-get install the packages (path it provides -> package) whose path is missing."""
+    missing = sorted({pkg for path, pkg in packages.items() if not os.path.exists(path)})
     if not missing:
         return
     sudo = [] if os.geteuid() == 0 else ["sudo"]
