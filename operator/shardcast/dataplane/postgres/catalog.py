@@ -105,10 +105,22 @@ async def subscriptions(conn: Conn, schema: str) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
+async def create_slot(conn: Conn, slot: str) -> None:
+    """A fresh logical slot for the move's subscription, made on the source before the
+    subscription. CREATE SUBSCRIPTION making its own slot holds a transaction on the target
+    while the source waits for every running transaction to finish; with two nodes syncing
+    from each other at once each waits for the other forever."""
+    await drop_slot(conn, slot)
+    await conn.execute("SELECT pg_create_logical_replication_slot(%s, 'pgoutput')", (slot,))
+
+
 async def create_subscription(conn: Conn, name: str, source_dsn: str, schema: str) -> None:
-    await conn.execute(sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {}").format(
+    """Subscribe through the slot create_slot made on the source (named like the
+    subscription)."""
+    await conn.execute(sql.SQL("CREATE SUBSCRIPTION {} CONNECTION {} PUBLICATION {} "
+                               "WITH (create_slot = false, slot_name = {})").format(
         sql.Identifier(name), sql.Literal(source_dsn),
-        sql.Identifier(publication_name(schema))))
+        sql.Identifier(publication_name(schema)), sql.Literal(name)))
 
 
 async def drop_subscription(conn: Conn, name: str) -> None:

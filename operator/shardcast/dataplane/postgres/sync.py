@@ -47,6 +47,7 @@ async def sync(environ: Mapping[str, str]) -> str:
             await catalog.drop_schema(target, env.schema)
             await asyncio.to_thread(copy_schema, env.source_dsn, env.target_dsn, env.schema)
             await catalog.ensure_publication(source, env.schema)
+            await catalog.create_slot(source, name)
             await catalog.create_subscription(target, name, env.source_dsn, env.schema)
         while True:
             ready, total = await catalog.copied(target, name)
