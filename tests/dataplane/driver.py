@@ -126,7 +126,9 @@ class Driver:
         cut = await self.job(move, "cutover", env, fail == KILL_CUTOVER)
         move.phases["cutover"] = time.monotonic() - began
         if cut and self.on_cut is not None:
+            began = time.monotonic()
             await self.on_cut(move)
+            move.phases["verify"] = time.monotonic() - began  # writes are held meanwhile
         if not cut or fail == ABANDON_AFTER_CUTOVER:
             return await self.abandon(move, uid)
         return await self.commit(move, held)

@@ -35,11 +35,12 @@ class PgPlane:
     namespace: str
     nodes: dict[str, str]  # node -> DSN
     etcd: tuple[str, ...]
+    job_timeout: float = 60.0  # seconds; the bench's big shards need longer copies
 
     def env(self) -> dict[str, str]:
         return {"SHARDCAST_PG_NODES": ",".join(f"{n}={d}" for n, d in self.nodes.items()),
                 "SHARDCAST_ETCD_ENDPOINTS": ",".join(self.etcd),
-                "SHARDCAST_PG_JOB_TIMEOUT": "60"}
+                "SHARDCAST_PG_JOB_TIMEOUT": str(self.job_timeout)}
 
 
 def job_command(kind: str) -> list[str]:
@@ -217,7 +218,7 @@ class Outcome:
     moves: list[Move] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     ledger: Ledger = field(default_factory=Ledger)
-    pauses: list[float] = field(default_factory=list)  # write pause of each committed move, s
+    pauses: dict[int, float] = field(default_factory=dict)  # id(move) -> write pause, s
     at_cut: dict[int, dict[str, object]] = field(default_factory=dict)  # id(move) -> figures
 
 
@@ -256,7 +257,7 @@ class Campaign:
         if source != target:
             self.outcome.violations.append(f"{move.shard}: copies differ at cutover: "
                                            f"{source} vs {target}")
-        highest = int(row[0] or 0) if row else 0
+        highest = int(str(row[0] or 0)) if row else 0  # max(id): a bigint or NULL
         if next_values.get("orders_id_seq", 0) <= highest:
             self.outcome.violations.append(f"{move.shard}: target's orders sequence "
                                            f"{next_values} would collide with id {highest}")
@@ -308,7 +309,7 @@ class Campaign:
             retired = set(await txns(self.plane.nodes[move.source], schema))
             if stray := retired - counted:
                 v.append(f"{move.shard}: {len(stray)} write(s) accepted by the fenced source")
-            self.outcome.pauses.append(_pause(ledger.ack_times.get(move.shard, []), began))
+            self.outcome.pauses[id(move)] = _pause(ledger.ack_times.get(move.shard, []), began)
         self._seeded.setdefault(move.shard, len(seeded))
         if len(seeded) > self._seeded[move.shard]:
             v.append(f"{move.shard}: {len(seeded) - self._seeded[move.shard]} transaction(s) "
@@ -338,10 +339,11 @@ def _pause(times: list[float], since: float) -> float:
 
 async def run_campaign(plane: PgPlane, placements: Mapping[str, str], moves_per_shard: int,
                        failures: Sequence[str | None], *, rows: int = 0, hold: float = 0.2,
-                       interval: float = 0.01, seed: int = 1) -> Outcome:
+                       interval: float = 0.01, seed: int = 1, warmup: float = 0.0) -> Outcome:
     """Create each shard on its node, then move every shard `moves_per_shard` times at once,
     the i-th move of a lane failing as failures[(i + lane) % len(failures)] says, under one
-    writer per shard and a reader, with the janitor running."""
+    writer per shard and a reader, with the janitor running; `warmup` seconds of that load
+    come before the first move (the bench's throughput without moves)."""
     async with ConsensusStore.open(plane.etcd) as store:
         campaign = Campaign(plane, store, seed, hold)
         for shard, node in placements.items():
@@ -358,6 +360,7 @@ async def run_campaign(plane: PgPlane, placements: Mapping[str, str], moves_per_
                     for i, (router, shard) in enumerate(zip(routers, shards, strict=False))]
             load.append(asyncio.create_task(reader(routers[-1], shards, ledger, stop, seed)))
             try:
+                await asyncio.sleep(warmup)
                 await asyncio.gather(*(
                     campaign.lane(shard, moves_per_shard,
                                   [failures[(i + lane) % len(failures)]
