@@ -88,7 +88,7 @@ class Driver:
         ns = self.namespace
         placed = await self.store.placement(ns, shard)
         assert placed is not None
-        uid = uuid.uuid4().hex
+        uid = str(uuid.uuid4())  # dashed, as Kubernetes writes metadata.uid
         move = Move(shard, placed.value.node, target, placed.value.epoch, fail)
         self.history.moves.append(move)
         held = await self.store.announce(ns, shard, placed, Announcement(

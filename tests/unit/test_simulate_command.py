@@ -29,4 +29,13 @@ def test_a_file_that_is_not_a_policy_is_refused(tmp_path: Path) -> None:
     bogus.write_text("kind: Shard\nspec: {}\n")
     result = CliRunner().invoke(main, ["simulate", "--policy", str(bogus)])
     assert result.exit_code == 1
-    assert "is not a MigrationPolicy manifest" in result.output
+    assert "holds 0 MigrationPolicy manifests" in result.output
+
+
+def test_the_policy_is_found_among_a_manifests_other_objects(tmp_path: Path) -> None:
+    manifest = tmp_path / "policy.yaml"
+    manifest.write_text("kind: Secret\n---\nkind: MigrationPolicy\n"
+                        "spec: {threshold: {utilization: 70}}\n---\nkind: Shard\nspec: {}\n")
+    result = CliRunner().invoke(main, ["simulate", "--policy", str(manifest), "--nodes", "4",
+                                       "--shards", "20", "--days", "5"])
+    assert result.exit_code == 0, result.output

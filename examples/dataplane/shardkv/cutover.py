@@ -14,21 +14,22 @@ from __future__ import annotations
 import sys
 import time
 
+from shardcast.dataplane.jobs import claimed_move
 from shardkv.client import NodeClient
-from shardkv.jobs import JobEnv, claimed_move, run, until
+from shardkv.jobs import JobEnv, run, until
 
 
 async def cutover(env: JobEnv) -> str:
-    move = await claimed_move(env)
+    move, shard = await claimed_move(env.move), env.move.shard
     deadline = time.monotonic() + env.timeout
     async with NodeClient.open(env.nodes) as client:
         fenced = await until(deadline, "fence the source", lambda: client.fence(
-            env.source, env.shard, move.uid, move.epoch))
+            move.source, shard, move.uid, move.epoch))
         applied = await until(deadline, "target applies what the source acknowledged",
-                              lambda: client.prime(env.target, env.shard, move.uid, move.epoch,
+                              lambda: client.prime(move.target, shard, move.uid, move.epoch,
                                                    fenced))
-    return (f"{env.source} fenced at {fenced} for {env.namespace}/{env.shard} (move {move.uid}); "
-            f"{env.target} applied {applied}, ready to own epoch {move.epoch + 1}")
+    return (f"{move.source} fenced at {fenced} for {env.move.namespace}/{shard} (move {move.uid}); "
+            f"{move.target} applied {applied}, ready to own epoch {move.epoch + 1}")
 
 
 if __name__ == "__main__":

@@ -13,29 +13,30 @@ import asyncio
 import sys
 import time
 
+from shardcast.dataplane.jobs import JobFailed, claimed_move
 from shardkv.client import NodeClient
-from shardkv.jobs import PAUSE, JobEnv, JobFailed, claimed_move, run, until
+from shardkv.jobs import PAUSE, JobEnv, run, until
 
 
 async def sync(env: JobEnv) -> str:
-    move = await claimed_move(env)
+    move, shard = await claimed_move(env.move), env.move.shard
     deadline = time.monotonic() + env.timeout
     async with NodeClient.open(env.nodes) as client:
         await until(deadline, "target starts following the source",
-                    lambda: client.replicate(env.target, env.shard, move.uid, move.epoch))
+                    lambda: client.replicate(move.target, shard, move.uid, move.epoch))
         while True:
             source = await until(deadline, "source status",
-                                 lambda: client.status(env.source, env.shard))
+                                 lambda: client.status(move.source, shard))
             target = await until(deadline, "target status",
-                                 lambda: client.status(env.target, env.shard))
+                                 lambda: client.status(move.target, shard))
             if target["replica_of"] != move.uid:
-                raise JobFailed(f"{env.target} no longer follows move {move.uid}: {target}")
+                raise JobFailed(f"{move.target} no longer follows move {move.uid}: {target}")
             if target["following"] and target["seq"] is not None and (
                     source["seq"] is None or target["seq"] >= source["seq"]):
-                return (f"{env.target} follows {env.source} for {env.namespace}/{env.shard} "
+                return (f"{move.target} follows {move.source} for {env.move.namespace}/{shard} "
                         f"(move {move.uid}), applied through {target['seq']}")
             if time.monotonic() > deadline:
-                raise JobFailed(f"{env.target} did not catch up with {env.source}: "
+                raise JobFailed(f"{move.target} did not catch up with {move.source}: "
                                 f"{target['seq']} of {source['seq']}")
             await asyncio.sleep(PAUSE)
 

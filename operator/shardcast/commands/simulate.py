@@ -43,7 +43,10 @@ def run(traces_dir: Path | None, policy_file: Path | None, nodes: int, shards: i
 def _policy(path: Path | None) -> SimulatedPolicy:
     if path is None:
         return from_policy({})
-    document = yaml.safe_load(path.read_text())
-    if not isinstance(document, dict) or document.get("kind") != "MigrationPolicy":
-        raise click.ClickException(f"{path} is not a MigrationPolicy manifest")
-    return from_policy(document.get("spec") or {})
+    """The file's MigrationPolicy; a manifest may carry its Secret and Shards beside it."""
+    policies = [doc for doc in yaml.safe_load_all(path.read_text())
+                if isinstance(doc, dict) and doc.get("kind") == "MigrationPolicy"]
+    if len(policies) != 1:
+        raise click.ClickException(f"{path} holds {len(policies)} MigrationPolicy manifests; "
+                                   "simulate needs exactly one")
+    return from_policy(policies[0].get("spec") or {})

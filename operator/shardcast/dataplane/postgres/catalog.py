@@ -14,6 +14,7 @@ its own:
 from __future__ import annotations
 
 import hashlib
+import re
 
 import psycopg
 from psycopg import sql
@@ -30,6 +31,7 @@ BEGIN
 END $$"""
 # PostgreSQL names are at most 63 bytes; the longest derived name adds 23 to the schema's.
 MAX_SCHEMA_BYTES = 40
+UID_CHARS = 12  # of the move's uid, in the names of its subscription and slot
 
 
 def schema_of(shard: str) -> str:
@@ -50,7 +52,15 @@ def publication_name(schema: str) -> str:
 
 
 def subscription_name(schema: str, uid: str) -> str:
-    return f"shardcast_{schema}_{uid[:12]}"
+    """Also the slot's name, so only [a-z0-9_]: a Kubernetes uid's dashes are left out."""
+    return f"shardcast_{schema}_{uid.replace('-', '').lower()[:UID_CHARS]}"
+
+
+def of_schema(names: list[str], schema: str) -> list[str]:
+    """The names that are the schema's moves' own: `shardcast_orders_` also begins the
+    names of schema `orders_eu`'s moves, which are not `orders`'."""
+    move = re.compile(re.escape(f"shardcast_{schema}_") + f"[0-9a-f]{{{UID_CHARS}}}")
+    return [name for name in names if move.fullmatch(name)]
 
 
 async def connect(dsn: str) -> Conn:
@@ -102,7 +112,7 @@ async def subscriptions(conn: Conn, schema: str) -> list[str]:
     """This node's subscriptions of the schema's moves (any uid)."""
     rows = await _all(conn, "SELECT subname FROM pg_subscription WHERE subname LIKE %s",
                       (_like(f"shardcast_{schema}_"),))
-    return [str(row[0]) for row in rows]
+    return of_schema([str(row[0]) for row in rows], schema)
 
 
 async def create_slot(conn: Conn, slot: str) -> None:
@@ -167,7 +177,8 @@ async def slots(conn: Conn, schema: str) -> list[tuple[str, bool]]:
     """(name, active) of the replication slots of the schema's moves on this node."""
     rows = await _all(conn, "SELECT slot_name, active FROM pg_replication_slots WHERE "
                             "slot_name LIKE %s", (_like(f"shardcast_{schema}_"),))
-    return [(str(name), bool(active)) for name, active in rows]
+    own = set(of_schema([str(name) for name, _ in rows], schema))
+    return [(str(name), bool(active)) for name, active in rows if name in own]
 
 
 async def drop_slot(conn: Conn, slot: str) -> None:
