@@ -172,6 +172,26 @@ def test_a_move_runs_from_pending_to_active() -> None:
     assert shards.annotations == [{"placement.shardcast.io/kv-0": "node-b@2"}]
 
 
+@dataclass
+class JobsThatReadTheRecord(FakeJobs):
+    """Notes the phase etcd holds when each Job is created (what a started Job reads)."""
+
+    record: FakeRecord = field(default_factory=FakeRecord)
+    phase_seen: dict[str, str | None] = field(default_factory=dict)
+
+    async def create(self, namespace: str, manifest: Mapping[str, Any]) -> None:
+        claim = self.record.claim
+        self.phase_seen[manifest["metadata"]["name"]] = claim.value.phase if claim else None
+        await super().create(namespace, manifest)
+
+
+def test_etcd_says_cutting_over_before_the_cutover_job_exists() -> None:
+    record = FakeRecord()
+    jobs = JobsThatReadTheRecord(record=record)
+    asyncio.run(run(record, jobs, FakeShards(), {}))
+    assert jobs.phase_seen == {"m1-sync": "Syncing", "m1-cutover": "CuttingOver"}
+
+
 def test_a_refused_move_rolls_back_its_running_job_and_gives_the_claim_up() -> None:
     record, jobs, shards = FakeRecord(), FakeJobs(finish=JobState.RUNNING), FakeShards()
     status, _ = asyncio.run(run(record, jobs, shards, {}, passes=2))  # claimed, sync running

@@ -162,12 +162,14 @@ async def perform(step: actions.Step, world: World, move: Migration, ports: Migr
             assert claim is not None
             env = job_env(ns, name, shard, source, target, claim.value.epoch,
                           int(move.shard_spec.get("sizeBytes", 0)))
+            if kind == "cutover":
+                # Routers hold writes before the Job can fence: a cutover Job that finds the
+                # move still Redirecting refuses to run (routers may still write the source).
+                await record.advance(ns, shard, claim, Phase.CUTTING_OVER.value)
             await ports.jobs.create(ns, job_manifest(job_name(name, kind), kind,
                                                      move.policy["jobs"][kind], env,
                                                      dict(move.owner)))
             status[f"{kind}Job"] = job_name(name, kind)
-            if kind == "cutover":
-                await record.advance(ns, shard, claim, Phase.CUTTING_OVER.value)
             # also when a claim is adopted after its status write was lost
             status["epoch"] = claim.value.epoch + 1
         case actions.Shift(percent=percent):
