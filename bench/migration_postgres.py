@@ -23,9 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
 
-from tests.dataplane.postgres_plane import Outcome, PgPlane, drop_everything, run_campaign
+from tests.dataplane.postgres_plane import Outcome, PgPlane, run_campaign
 
 from shardcast.dataplane.postgres import catalog
+from shardcast.dataplane.postgres.cleanup import drop_schemas
 from shardcast.devstack.postgres import ensure_servers
 from shardcast.devstack.stack import CONSENSUS_ETCD_PORTS
 
@@ -55,7 +56,7 @@ def main(argv: list[str]) -> int:
         try:
             outcome, lags = asyncio.run(_measure(plane, shard, size, args))
         finally:
-            asyncio.run(drop_everything(plane.nodes, [catalog.schema_of(shard)]))
+            asyncio.run(drop_schemas(plane.nodes, [catalog.schema_of(shard)]))
         failed |= _row(size, shard, outcome, lags)
     print("\npause: the longest gap between the writer's acknowledged transactions during a "
           "move, less the bench's own checksums of both copies taken while writes are held;\n"

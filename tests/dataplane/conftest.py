@@ -13,9 +13,10 @@ import pytest
 from shardkv.local import Cluster, running
 
 from shardcast.dataplane.postgres.catalog import schema_of
+from shardcast.dataplane.postgres.cleanup import drop_schemas
 from shardcast.devstack import stack
 from shardcast.devstack.postgres import LocalServer, ensure_servers
-from tests.dataplane.postgres_plane import PgPlane, drop_everything
+from tests.dataplane.postgres_plane import PgPlane
 from tests.stack.conftest import endpoints  # noqa: F401  (the session's local stack)
 
 NODES = ("node-a", "node-b", "node-c", "node-d")
@@ -47,4 +48,4 @@ def pg_shards(pg_plane: PgPlane) -> Iterator[list[str]]:
     whatever their moves left are dropped afterwards."""
     shards = [f"{pg_plane.namespace}-{i}" for i in range(4)]
     yield shards
-    asyncio.run(drop_everything(pg_plane.nodes, [schema_of(s) for s in shards]))
+    asyncio.run(drop_schemas(pg_plane.nodes, [schema_of(s) for s in shards]))

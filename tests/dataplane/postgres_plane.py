@@ -370,18 +370,3 @@ async def run_campaign(plane: PgPlane, placements: Mapping[str, str], moves_per_
                 stop.set()
                 await asyncio.gather(*load)
         return campaign.outcome
-
-
-async def drop_everything(nodes: Mapping[str, str], schemas: Sequence[str]) -> None:
-    """After a test: the schemas and whatever of their moves is left, on every node."""
-    for dsn in nodes.values():
-        conn = await catalog.connect(dsn)
-        async with conn:
-            for schema in schemas:
-                for name in await catalog.subscriptions(conn, schema):
-                    await catalog.drop_subscription(conn, name)
-            for schema in schemas:
-                for slot, _ in await catalog.slots(conn, schema):
-                    await catalog.drop_slot(conn, slot)
-                await catalog.drop_publication(conn, schema)
-                await catalog.drop_schema(conn, schema)

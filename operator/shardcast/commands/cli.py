@@ -44,12 +44,15 @@ def run(namespace: tuple[str, ...], standalone: bool, liveness: str, verbose: bo
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("shardcast-demo.png"), show_default=True,
               help="Where to write the plot of node load, projections and moves.")
-def demo(seconds: float, plot_path: Path) -> None:
+@click.option("--dataplane", type=click.Choice(["shardkv", "postgres"]), default="shardkv",
+              show_default=True, help="Move shards of the reference shardkv, or schemas on "
+              "local PostgreSQL 15 servers (docs/dataplane-postgres.md).")
+def demo(seconds: float, plot_path: Path, dataplane: str) -> None:
     """The local stack, shards loaded by real traces, the operator forecasting and moving them
-    on the reference data plane under writes."""
+    on a data plane under writes."""
     from shardcast.commands.demo import run_demo
 
-    _or_exit(lambda: run_demo(seconds, plot_path))
+    _or_exit(lambda: run_demo(seconds, plot_path, dataplane))
 
 
 @main.command()

@@ -23,6 +23,7 @@ import numpy as np
 import yaml
 
 from shardcast.clients.prometheus import query_range
+from shardcast.commands.demo_planes import demo_plane
 from shardcast.commands.demo_plot import plot_demo
 from shardcast.consensus.store import ConsensusStore
 from shardcast.devstack import stack
@@ -48,7 +49,8 @@ STEP_SECONDS = 300
 NODE_CORES = 8
 
 
-def run_demo(wait_seconds: float = 180.0, plot_path: Path | None = None) -> None:
+def run_demo(wait_seconds: float = 180.0, plot_path: Path | None = None,
+             dataplane: str = "shardkv") -> None:
     """Go on in a fresh interpreter whose PYTHONPATH has the data plane (this process is
     replaced). `shardkv` is an example beside the package, not part of it: its nodes and the
     Jobs the demo starts find it through PYTHONPATH (`shardkv.local.python_path`), and the demo
@@ -56,22 +58,22 @@ def run_demo(wait_seconds: float = 180.0, plot_path: Path | None = None) -> None
     if not DATAPLANE.is_dir():
         raise SystemExit(f"the demo needs a source checkout: {DATAPLANE} is missing")
     python_path = os.pathsep.join(p for p in (str(DATAPLANE), os.environ.get("PYTHONPATH")) if p)
-    argv = [sys.executable, "-m", "shardcast.commands.demo", str(wait_seconds),
+    argv = [sys.executable, "-m", "shardcast.commands.demo", dataplane, str(wait_seconds),
             *([] if plot_path is None else [str(plot_path)])]
     sys.stdout.flush()
     os.execve(sys.executable, argv, {**os.environ, "PYTHONPATH": python_path})
 
 
-def _demo(wait_seconds: float, plot_path: Path | None) -> None:
-    from shardkv.local import running
-
+def _demo(dataplane: str, wait_seconds: float, plot_path: Path | None) -> None:
     endpoints = stack.up()
     kubeconfig = endpoints.kubeconfig
     install_crds(kubeconfig)
     kubectl(kubeconfig, "create", "namespace", NAMESPACE, check=False)
     logs = Path(tempfile.mkdtemp(prefix="shardcast-demo-"))
-    with running(NAMESPACE, endpoints.consensus_etcd, NODES, logs) as cluster:
-        env = {**os.environ, **cluster.env(), "KUBECONFIG": str(kubeconfig),
+    placements = {f"kv-{i}": node for i, (_, node, _) in enumerate(DEMO_SHARDS)}
+    with demo_plane(dataplane, NAMESPACE, endpoints.consensus_etcd, placements, NODES,
+                    logs) as plane:
+        env = {**os.environ, **plane.env, "KUBECONFIG": str(kubeconfig),
                "SHARDCAST_RESYNC_SECONDS": "5", "SHARDCAST_MIGRATION_TICK_SECONDS": "0.5",
                "SHARDCAST_PROMETHEUS_URL": endpoints.prometheus_url,
                "SHARDCAST_JOB_EXECUTOR": "local", "SHARDCAST_LOCAL_JOBS_DIR": str(logs / "jobs")}
@@ -85,9 +87,10 @@ def _demo(wait_seconds: float, plot_path: Path | None) -> None:
                 print(f"\noperator running (log: {logs / 'operator.log'}); waiting for it to "
                       f"forecast, plan and move (at most {wait_seconds:.0f}s) ...")
                 kubectl(kubeconfig, "-n", NAMESPACE, "apply", "-f", "-",
-                        stdin="---\n".join(yaml.safe_dump(o) for o in _demo_objects(state_dir())))
-                acked, wrong = asyncio.run(_writes_during_moves(cluster, kubeconfig,
-                                                                wait_seconds))
+                        stdin="---\n".join(yaml.safe_dump(o) for o in
+                                            _demo_objects(state_dir(), plane.jobs)))
+                acked, wrong = asyncio.run(plane.writes_during(
+                    lambda: _wait_for_moves(kubeconfig, wait_seconds)))
             finally:
                 operator.terminate()
                 operator.wait(timeout=30)
@@ -119,43 +122,6 @@ def _start_over(kubeconfig: Path, etcd: tuple[str, ...]) -> None:
     asyncio.run(forget())
 
 
-async def _writes_during_moves(cluster: Any, kubeconfig: Path,
-                               wait_seconds: float) -> tuple[int, int]:
-    """Write through the data plane's router until the operator's moves have ended; then read
-    every acknowledged write back. Returns (acknowledged, lost or wrong)."""
-    from shardkv.client import NodeClient
-    from shardkv.router import Router
-
-    shards = [f"kv-{i}" for i in range(len(DEMO_SHARDS))]
-    acked: dict[tuple[str, str], str] = {}
-    async with ConsensusStore.open(cluster.etcd) as store, \
-            NodeClient.open(cluster.addresses) as client, \
-            Router.open(store, NAMESPACE, client) as router:
-        while any(router.placement(s) is None for s in shards):
-            await asyncio.sleep(0.2)  # the operator registers each Shard in etcd
-        stop = asyncio.Event()
-
-        async def writer() -> None:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                shard = shards[n % len(shards)]
-                await router.write(shard, f"k{n}", f"v{n}")
-                acked[(shard, f"k{n}")] = f"v{n}"
-                await asyncio.sleep(0.005)
-
-        task = asyncio.create_task(writer())
-        try:
-            await asyncio.to_thread(_wait_for_moves, kubeconfig, wait_seconds)
-        finally:
-            stop.set()
-            await task
-        wrong = 0
-        for (shard, key), value in acked.items():
-            wrong += (await router.read(shard, key)).value != value
-        return len(acked), wrong
-
-
 def _wait_for_moves(kubeconfig: Path, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:
@@ -185,7 +151,7 @@ def _migrations(kubeconfig: Path) -> list[dict[str, Any]]:
     return list(found["items"])
 
 
-def _demo_objects(state: Path) -> list[dict[str, Any]]:
+def _demo_objects(state: Path, jobs: dict[str, Any]) -> list[dict[str, Any]]:
     objects: list[dict[str, Any]] = [statefulset("kv", replicas=len(NODES))]
     for i, (trace, node, scale) in enumerate(DEMO_SHARDS):
         objects.append({
@@ -200,16 +166,9 @@ def _demo_objects(state: Path) -> list[dict[str, Any]]:
         "spec": {"mode": "auto", "shardSelector": {"matchLabels": {"app": "kv"}},
                  "metric": {"type": "cpu"}, "threshold": {"utilization": 80, "trigger": "upper"},
                  "forecast": {"horizon": "1h", "historyWindow": "168h", "model": "auto"},
-                 "jobs": {"sync": _job("shardkv.sync"), "cutover": _job("shardkv.cutover")},
+                 "jobs": jobs,
                  "trafficShift": {"steps": [10, 50, 100], "gateWindow": "2s"}}})
     return objects
-
-
-def _job(module: str) -> dict[str, Any]:
-    """A Job whose command runs the data plane's tool; the local executor runs it as is."""
-    return {"template": {"spec": {"containers": [
-        {"name": module.rsplit(".", 1)[1], "image": "shardkv:dev",
-         "command": [sys.executable, "-m", module]}]}}}
 
 
 def _print_timeline(kubeconfig: Path) -> None:
@@ -288,8 +247,8 @@ def _print_load(prometheus_url: str) -> None:
               f"{values.max():8.1f} {values[-1]:8.1f}")
 
 
-if __name__ == "__main__":  # run_demo's second half: argv is (wait seconds, [plot path])
+if __name__ == "__main__":  # run_demo's second half: argv is (data plane, wait s, [plot path])
     try:
-        _demo(float(sys.argv[1]), Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+        _demo(sys.argv[1], float(sys.argv[2]), Path(sys.argv[3]) if len(sys.argv) > 3 else None)
     except StackError as error:
         sys.exit(f"error: {error}")  # as `shardcast` reports it: on stderr, exit status 1

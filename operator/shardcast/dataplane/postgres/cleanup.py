@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from shardcast.consensus.records import MIGRATION, Announcement
@@ -116,6 +116,22 @@ async def _follow(store: ConsensusStore, nodes: Mapping[str, str], namespace: st
         except Exception:  # one node down must not end the watch for every shard
             LOG.exception("cleaning %s/%s failed; the next sweep retries", namespace,
                           change.shard)
+
+
+async def drop_schemas(nodes: Mapping[str, str], schemas: Sequence[str]) -> None:
+    """The schemas and whatever their moves left (subscriptions, slots, publications), on
+    every node: a fresh start for the demo and the tests, never part of a move."""
+    for dsn in nodes.values():
+        conn = await catalog.connect(dsn)
+        async with conn:
+            for schema in schemas:
+                for name in await catalog.subscriptions(conn, schema):
+                    await catalog.drop_subscription(conn, name)
+            for schema in schemas:
+                for slot, _ in await catalog.slots(conn, schema):
+                    await catalog.drop_slot(conn, slot)
+                await catalog.drop_publication(conn, schema)
+                await catalog.drop_schema(conn, schema)
 
 
 def run_janitor(environ: Mapping[str, str], sweep_seconds: float) -> None:
