@@ -9,6 +9,7 @@ import random
 
 from shardcast.consensus.store import ConsensusStore
 from shardcast.dataplane.postgres import catalog
+from shardcast.dataplane.postgres.cleanup import clean_shard
 from tests.dataplane.driver import Driver, Move
 from tests.dataplane.postgres_plane import PgPlane, create_shard, job_command, leftovers
 
@@ -89,5 +90,28 @@ def test_a_node_without_a_server_is_refused(pg_plane: PgPlane, pg_shards: list[s
             assert not await driver.job(move, "sync", env)
             assert "SHARDCAST_PG_NODES names no server for node node-z" in move.jobs[-1]
             assert await leftovers(pg_plane.nodes, schema) == []
+
+    asyncio.run(scenario())
+
+
+def test_a_node_that_is_down_does_not_keep_the_owner_fenced(pg_plane: PgPlane,
+                                                            pg_shards: list[str]) -> None:
+    """An abandoned cutover left the owner fenced; one other node cannot be reached. The
+    janitor still gives the owner its writes back and says which node waits."""
+    shard, owner = pg_shards[0], next(iter(pg_plane.nodes))
+    schema = catalog.schema_of(shard)
+    nodes = {**pg_plane.nodes, "node-z": "postgresql://postgres@127.0.0.1:1/postgres"}
+
+    async def scenario() -> None:
+        async with ConsensusStore.open(pg_plane.etcd) as store:
+            await create_shard(pg_plane.nodes[owner], schema)
+            await store.register(pg_plane.namespace, shard, owner)
+            conn = await catalog.connect(pg_plane.nodes[owner])
+            async with conn:
+                await catalog.fence(conn, schema)
+                cleaned = await clean_shard(store, nodes, pg_plane.namespace, shard)
+                assert not await catalog.fenced(conn, schema)
+        assert any(a.startswith("node-z: unreachable") for a in cleaned.actions), cleaned
+        assert any("lifted the fence" in a for a in cleaned.actions), cleaned
 
     asyncio.run(scenario())

@@ -26,6 +26,8 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import psycopg
+
 from shardcast.consensus.records import MIGRATION, Announcement
 from shardcast.consensus.store import ConsensusStore
 from shardcast.dataplane.jobs import JobFailed
@@ -55,7 +57,13 @@ async def clean_shard(store: ConsensusStore, nodes: Mapping[str, str], namespace
     for node, dsn in nodes.items():
         if node == owner:
             continue
-        conn = await catalog.connect(dsn)
+        try:
+            conn = await catalog.connect(dsn)
+        except psycopg.OperationalError as error:
+            # A node that is down must not keep the owner fenced or its slots filling the
+            # disk; its leftovers wait for a sweep after it is back (routers follow etcd).
+            actions.append(f"{node}: unreachable, cleaned at a later sweep ({error})")
+            continue
         async with conn:
             for name in await catalog.subscriptions(conn, schema):
                 await catalog.drop_subscription(conn, name)
