@@ -17,6 +17,7 @@ from shardcast.dataplane.postgres.router import PostgresRouter
 from shardcast.devstack import stack
 from shardcast.devstack.kubectl import kubectl
 from shardcast.devstack.manifests import install_crds, statefulset
+from tests.dataplane.nemesis import POLICY as SHARDKV_POLICY
 from tests.dataplane.postgres_plane import (
     Ledger,
     PgPlane,
@@ -39,12 +40,9 @@ def _job(kind: str) -> dict[str, Any]:
         {"name": kind, "image": "shardcast:dev", "command": job_command(kind)}]}}}
 
 
-POLICY = {"apiVersion": "shardcast.io/v1alpha1", "kind": "MigrationPolicy",
-          "metadata": {"name": "kv"},
-          "spec": {"mode": "propose-only", "shardSelector": {"matchLabels": {"app": "none"}},
-                   "metric": {"type": "cpu"},
-                   "jobs": {"sync": _job("sync"), "cutover": _job("cutover")},
-                   "trafficShift": {"steps": [10, 50, 100], "gateWindow": "1s"}}}
+# The shardkv tests' propose-only policy, its Jobs running shardcast's PostgreSQL commands.
+POLICY = {**SHARDKV_POLICY, "spec": {**SHARDKV_POLICY["spec"],
+                                     "jobs": {"sync": _job("sync"), "cutover": _job("cutover")}}}
 
 
 def test_the_operator_moves_postgres_shards_losing_nothing(

@@ -60,38 +60,37 @@ def test_a_killed_sync_resumes_its_subscription(pg_plane: PgPlane,
     asyncio.run(scenario())
 
 
+def _refused_sync(plane: PgPlane, shard: str, source: str, target: str,
+                  schema_present: bool) -> list[str]:
+    """A sync of `shard` from `source` to `target` that must fail: the Job's output, once
+    nothing of the move is found on any node."""
+
+    async def scenario() -> list[str]:
+        async with ConsensusStore.open(plane.etcd) as store:
+            driver = Driver(store, plane, 0.1, random.Random(3), command=job_command)
+            if schema_present:
+                await create_shard(plane.nodes[source], catalog.schema_of(shard))
+            await driver.register(shard, source)
+            move, _, env = await driver.announce(shard, target)
+            assert not await driver.job(move, "sync", env)
+            assert await leftovers(plane.nodes, catalog.schema_of(shard)) == []
+            return move.jobs
+
+    return asyncio.run(scenario())
+
+
 def test_a_sync_from_a_node_without_the_schema_is_refused(pg_plane: PgPlane,
                                                           pg_shards: list[str]) -> None:
     shard, (source, target) = pg_shards[0], list(pg_plane.nodes)[:2]
-    schema = catalog.schema_of(shard)
-
-    async def scenario() -> None:
-        async with ConsensusStore.open(pg_plane.etcd) as store:
-            driver = Driver(store, pg_plane, 0.1, random.Random(3), command=job_command)
-            await driver.register(shard, source)  # etcd says so, but the schema is not there
-            move, _, env = await driver.announce(shard, target)
-            assert not await driver.job(move, "sync", env)
-            assert f"holds no schema {schema}" in move.jobs[-1], move.jobs
-            assert await leftovers(pg_plane.nodes, schema) == []
-
-    asyncio.run(scenario())
+    # etcd places the shard on the source, but the schema is not there
+    jobs = _refused_sync(pg_plane, shard, source, target, schema_present=False)
+    assert f"holds no schema {catalog.schema_of(shard)}" in jobs[-1], jobs
 
 
 def test_a_node_without_a_server_is_refused(pg_plane: PgPlane, pg_shards: list[str]) -> None:
     shard, source = pg_shards[0], next(iter(pg_plane.nodes))
-    schema = catalog.schema_of(shard)
-
-    async def scenario() -> None:
-        async with ConsensusStore.open(pg_plane.etcd) as store:
-            driver = Driver(store, pg_plane, 0.1, random.Random(3), command=job_command)
-            await create_shard(pg_plane.nodes[source], schema)
-            await driver.register(shard, source)
-            move, _, env = await driver.announce(shard, "node-z")
-            assert not await driver.job(move, "sync", env)
-            assert "SHARDCAST_PG_NODES names no server for node node-z" in move.jobs[-1]
-            assert await leftovers(pg_plane.nodes, schema) == []
-
-    asyncio.run(scenario())
+    jobs = _refused_sync(pg_plane, shard, source, "node-z", schema_present=True)
+    assert "SHARDCAST_PG_NODES names no server for node node-z" in jobs[-1], jobs
 
 
 def test_a_node_that_is_down_does_not_keep_the_owner_fenced(pg_plane: PgPlane,
