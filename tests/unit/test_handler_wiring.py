@@ -19,18 +19,26 @@ from kopf._core.intents.causes import Activity
 import shardcast.handlers  # noqa: F401  (registers the handlers)
 from shardcast.clients import kubernetes as k8s
 from shardcast.clients.jobs import LocalJobs
+from shardcast.clients.shard_informer import ShardInformer
 from shardcast.handlers import indexes
-from shardcast.handlers.memo import Shared, policy_state, shared_of
+from shardcast.handlers.memo import Shared, listed_shards, policy_state, shared_of
 from shardcast.reconcile.challenge_pool import SHARED_POOL
 
 REGISTRY = kopf.get_default_registry()
-LISTED = {"shard_labels", "known_migrations"}  # keyed by namespace alone (see indexes.py)
+LISTED = {"known_migrations"}  # keyed by namespace alone (see indexes.py)
 
 
 def test_every_index_is_defined_in_the_indexes_module() -> None:
     found = {h.id: h.fn.__module__ for h in REGISTRY._indexing.get_all_handlers()}
     assert found and set(found.values()) == {"shardcast.handlers.indexes"}
     assert set(found) >= LISTED
+
+
+def test_no_kopf_index_holds_shards() -> None:
+    """kopf's indexing costs a toggle per object of an indexed kind before any handler runs
+    (api/shard_index.py): Shards, the kind with thousands, have their own informer instead."""
+    indexed = {h.selector.any_name for h in REGISTRY._indexing.get_all_handlers()}
+    assert indexed and "shards" not in indexed
 
 
 SHARD: dict[str, Any] = {
@@ -52,8 +60,6 @@ def test_each_index_has_its_documented_key_shape(handler: str) -> None:
         assert keys == ["ns"]
     elif handler == "node_states":
         assert keys == [(None, "s1")]
-    elif handler == "shards_by_workload":
-        assert keys == [("ns", "kv")]
     else:
         assert keys == [("ns", "s1")]
 
@@ -120,3 +126,22 @@ def test_a_policy_keeps_its_state_in_its_own_copy_of_the_memo() -> None:
 def test_a_memo_without_shared_state_is_a_permanent_error() -> None:
     with pytest.raises(kopf.PermanentError, match="startup did not finish"):
         shared_of(kopf.Memo())
+
+
+def test_handlers_wait_for_every_shard_to_be_listed() -> None:
+    """Until the informer has listed every Shard, a handler that reads the index gets a
+    temporary error naming why (a Shard not seen yet must not pass for a deleted one)."""
+    ours = Shared()
+    memo = kopf.Memo(shared=ours)
+
+    async def scenario() -> None:
+        with pytest.raises(kopf.TemporaryError, match="not started"):
+            await listed_shards(memo)
+        ours.informer = ShardInformer(ours.shards, lambda _: True)
+        ours.informer.error = "the API server answered 403 Forbidden"
+        with pytest.raises(kopf.TemporaryError, match="403 Forbidden"):
+            await listed_shards(memo, wait_seconds=0.01)
+        ours.informer.listed.set()
+        assert await listed_shards(memo) is ours.shards
+
+    asyncio.run(scenario())

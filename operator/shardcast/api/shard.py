@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from shardcast.api.conditions import Condition, find
+from shardcast.api.kinds import API_VERSION
 from shardcast.api.nodes import Toleration
 
 
@@ -111,11 +112,38 @@ def status_changed(current: Mapping[str, Any], fields: Mapping[str, Any],
 
 @dataclass(frozen=True)
 class IndexedShard:
-    """A Shard as the informer holds it: what re-deriving its status needs, and whether it is
-    being deleted, without reading it from the API."""
+    """A Shard as the informer holds it: what re-deriving its status needs, what a policy
+    selects and plans it by, and whether it is being deleted, without reading it from the API."""
 
     reference: dict[str, Any]  # apiVersion, kind, metadata: what an Event is posted about
     spec: ShardSpec
     generation: int
     status: Mapping[str, Any]
     deleting: bool = False  # deletion requested; the finalizer holds it until etcd is clean
+    labels: Mapping[str, str] = field(default_factory=dict)
+    raw_spec: Mapping[str, Any] = field(default_factory=dict)  # as the policy cycle reads it
+
+    @property
+    def namespace(self) -> str:
+        return str(self.reference["metadata"]["namespace"])
+
+    @property
+    def name(self) -> str:
+        return str(self.reference["metadata"]["name"])
+
+    @property
+    def node(self) -> str:
+        """Where the shard lives: observed status first, declared spec second."""
+        return str(self.status.get("node") or self.spec.node)
+
+    @classmethod
+    def from_object(cls, body: Mapping[str, Any]) -> IndexedShard:
+        """Parse a Shard as the API server returns it (once, at the informer's edge)."""
+        meta, spec = body["metadata"], body.get("spec") or {}
+        reference = {"apiVersion": body.get("apiVersion", API_VERSION),
+                     "kind": "Shard",
+                     "metadata": {"name": meta["name"], "namespace": meta["namespace"],
+                                  "uid": meta.get("uid")}}
+        return cls(reference, ShardSpec.from_dict(spec), int(meta.get("generation") or 0),
+                   dict(body.get("status") or {}), bool(meta.get("deletionTimestamp")),
+                   dict(meta.get("labels") or {}), dict(spec))

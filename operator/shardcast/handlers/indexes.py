@@ -1,12 +1,14 @@
-"""Every kopf index of the operator, and the two accessors that read them.
+"""Every kopf index of the operator, and the accessors that read them.
+
+Shards are not here: there are thousands, and kopf's indexing holds every handler back by a
+toggle per indexed object (api/shard_index.py); they have their own informer and index.
 
 kopf keeps, per key an index function returns, the values of every object that returned it.
 One key shape, for every index: the object's `(namespace, name)` (`(None, name)` for a Node),
 read with `named()` in O(1), so no handler scans a namespace to find one object (the migration
-tick runs every second). Two exceptions are read whole, once per policy cycle, and keyed by the
-namespace alone so that a cycle reads only its own namespace: `shard_labels` (the selector runs
-over every shard) and `known_migrations` (moves in flight, cooldowns); read with `listed()`.
-`shards_by_workload` is keyed like the workload it is looked up by.
+tick runs every second). One exception is read whole, once per policy cycle, and keyed by the
+namespace alone so that a cycle reads only its own namespace: `known_migrations` (moves in
+flight, cooldowns); read with `listed()`.
 
 kopf hands each index to the handlers as the keyword argument named after its function.
 """
@@ -21,10 +23,9 @@ import kopf
 
 from shardcast.api import decisions, shard
 from shardcast.api.conditions import parse_rfc3339
-from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, SHARDS, VERSION
+from shardcast.api.kinds import GROUP, MIGRATIONS, POLICIES, VERSION
 from shardcast.api.nodes import NodeState, tolerations_of
 from shardcast.api.policy_overlap import Contender
-from shardcast.api.shard import IndexedShard
 
 V = TypeVar("V")
 Key = tuple[str | None, str]  # (namespace, name); (None, name) for cluster-scoped objects
@@ -62,45 +63,6 @@ class IndexedPolicy:
 
 def contender(name: str, meta: kopf.Meta, spec: kopf.Spec) -> Contender:
     return Contender(name, parse_rfc3339(meta["creationTimestamp"]), spec.get("shardSelector"))
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def shard_labels(namespace: str | None, name: str, labels: kopf.Labels,
-                 **_: Any) -> dict[str | None, tuple[str, dict[str, str]]]:
-    """Listed: policies select from it without listing shards each cycle."""
-    return {namespace: (name, dict(labels))}
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def shard_specs(namespace: str | None, name: str, spec: kopf.Spec,
-                **_: Any) -> dict[Key, dict[str, Any]]:
-    """The Shard's spec: where its metrics live, its workload and size."""
-    return {(namespace, name): dict(spec)}
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def shard_nodes(namespace: str | None, name: str, status: kopf.Status, spec: kopf.Spec,
-                **_: Any) -> dict[Key, str]:
-    """The node a shard lives on: observed status first, declared spec second."""
-    return {(namespace, name): status.get("node") or spec.get("placement", {}).get("node", "")}
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def indexed_shards(namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status,
-                   meta: kopf.Meta, **_: Any) -> dict[Key, IndexedShard]:
-    """What re-deriving a Shard's status needs, and whether it is being deleted."""
-    reference = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "Shard",
-                 "metadata": {"name": name, "namespace": namespace, "uid": meta.get("uid")}}
-    return {(namespace, name): IndexedShard(reference, shard.ShardSpec.from_dict(spec),
-                                            int(meta.get("generation") or 0), dict(status),
-                                            bool(meta.get("deletionTimestamp")))}
-
-
-@kopf.index(GROUP, VERSION, SHARDS)
-def shards_by_workload(namespace: str | None, name: str, spec: kopf.Spec,
-                       **_: Any) -> dict[Key, str]:
-    """(namespace, workload) -> the names of the shards it serves."""
-    return {(namespace, spec["workload"]["name"]): name}
 
 
 @kopf.index("apps", "v1", "statefulsets")

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 import kopf
 
+from shardcast.api.shard_index import ShardIndex
 from shardcast.clients.jobs import KubernetesJobs
+from shardcast.clients.shard_informer import ShardInformer
 from shardcast.config import Settings
 from shardcast.consensus.mirror import PlacementMirror
 from shardcast.consensus.store import ConsensusStore
@@ -36,8 +38,8 @@ class Shared:
     consensus: ConsensusStore | None = None  # None: no etcd configured
     jobs: JobRunner = field(default_factory=KubernetesJobs)
     mirror: PlacementMirror | None = None  # etcd's placements and claims, watched
-    # set once every index is filled (the first Node event): orphans may be judged from then
-    indexes_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    shards: ShardIndex = field(default_factory=ShardIndex)  # every served Shard, watched
+    informer: ShardInformer | None = None  # keeps `shards`; started by a startup handler
     # background tasks, held here because the event loop keeps only weak references to them
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -49,6 +51,21 @@ def shared_of(memo: kopf.Memo) -> Shared:
         raise kopf.PermanentError("the operator's startup did not finish (no shared state in "
                                   "kopf's memo); see the startup handlers' errors")
     return found
+
+
+async def listed_shards(memo: kopf.Memo, wait_seconds: float = 10.0) -> ShardIndex:
+    """The Shard index once it holds every served Shard; until then a temporary error, so that
+    no handler takes a Shard it has not seen yet for a deleted one (or a policy plans half of
+    its shards)."""
+    ours = shared_of(memo)
+    if ours.informer is None:
+        raise kopf.TemporaryError("the Shard informer has not started", delay=1)
+    try:
+        await asyncio.wait_for(ours.informer.listed.wait(), wait_seconds)
+    except TimeoutError:
+        raise kopf.TemporaryError(f"waiting for the list of Shards: {ours.informer.error}",
+                                  delay=1) from None
+    return ours.shards
 
 
 def policy_state(memo: kopf.Memo) -> PolicyState:

@@ -26,7 +26,7 @@ from shardcast.clients.prometheus import MetricsUnavailable, instant_value
 from shardcast.consensus.store import ConsensusUnavailable, Fenced
 from shardcast.handlers import metrics
 from shardcast.handlers.indexes import IndexedPolicy, Named, named
-from shardcast.handlers.memo import shared_of
+from shardcast.handlers.memo import listed_shards, shared_of
 from shardcast.handlers.settings import INTERVALS
 from shardcast.handlers.status import write_status
 from shardcast.migration.model import TERMINAL, Kpis, Phase
@@ -49,8 +49,8 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
     indexed: IndexedPolicy | None = named(kwargs["indexed_policies"], namespace,
                                           spec.get("policy", ""))
     policy = indexed.spec if indexed is not None else None
-    blocked = migration.admission(spec, named(kwargs["shard_nodes"], namespace, spec["shard"]),
-                                  policy)
+    found = (await listed_shards(memo)).get(namespace, spec["shard"])
+    blocked = migration.admission(spec, found.node if found else None, policy)
     phase = Phase(status.get("phase", Phase.PENDING.value))
     store = ours.consensus
     if store is None or (policy is None and phase is not Phase.PENDING):
@@ -59,8 +59,8 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
         _write(body, patch, status, phase, generation, Condition("Ready", "False", *reason,
                                                                   generation))
         return
-    shard_spec = named(kwargs["shard_specs"], namespace, spec["shard"]) or {}
-    refused = (_shard_going(kwargs["indexed_shards"], namespace, spec["shard"], phase)
+    shard_spec = dict(found.raw_spec) if found else {}
+    refused = (_shard_going(found, spec["shard"], phase)
                or _target_refusal(spec["target"], kwargs["node_states"], kwargs["workloads"],
                                   namespace, shard_spec, policy or {}))
     move = Migration(ns, name, uid, spec, status, phase, blocked, refused, policy or {},
@@ -87,10 +87,9 @@ async def drive_migration(body: kopf.Body, spec: kopf.Spec, status: kopf.Status,
         generation))
 
 
-def _shard_going(indexed_shards: Named[IndexedShard], namespace: str | None, shard: str,
+def _shard_going(found: IndexedShard | None, shard: str,
                  phase: Phase) -> tuple[str, str] | None:
     """The Shard is being deleted, or (once the move started) is gone altogether."""
-    found = named(indexed_shards, namespace, shard)
     if found is not None and found.deleting:
         return "ShardDeleted", f"Shard {shard!r} is being deleted"
     if found is None and phase is not Phase.PENDING:

@@ -1,12 +1,13 @@
-"""MigrationPolicy: one evaluation cycle per policy on a timer, fed by indexes of shard labels and
-of the namespace's policies (handlers/indexes.py; of several policies that select a shard, only
-the oldest evaluates it)."""
+"""MigrationPolicy: one evaluation cycle per policy on a timer, fed by the Shard index
+(api/shard_index.py) and kopf's index of the namespace's policies (handlers/indexes.py; of
+several policies that select a shard, only the oldest evaluates it)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -17,12 +18,12 @@ from shardcast.api.kinds import GROUP, POLICIES, VERSION
 from shardcast.api.nodes import Toleration
 from shardcast.api.policy_overlap import overlap_status, resolve
 from shardcast.api.policy_spec import PolicySpec
-from shardcast.api.shard import WorkloadState
+from shardcast.api.shard import IndexedShard, WorkloadState
 from shardcast.clients import kubernetes as k8s
 from shardcast.clients.prometheus_batch import PrometheusSource
 from shardcast.handlers import metrics
-from shardcast.handlers.indexes import Named, contender, in_namespace, listed, named
-from shardcast.handlers.memo import policy_state, shared_of
+from shardcast.handlers.indexes import Named, contender, in_namespace, listed
+from shardcast.handlers.memo import listed_shards, policy_state, shared_of
 from shardcast.handlers.settings import INTERVALS
 from shardcast.handlers.status import write_status
 from shardcast.reconcile.challenge_pool import SHARED_POOL
@@ -38,21 +39,22 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
                           patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     began = time.monotonic()
     parsed = PolicySpec.from_dict(spec)
+    served = (await listed_shards(memo)).in_namespace(namespace)
     others = (p.contender for p in dict(in_namespace(kwargs["indexed_policies"],
                                                      namespace)).values())
     overlaps = resolve(contender(name, body.metadata, spec), others,
-                       listed(kwargs["shard_labels"], namespace))
+                       {shard: found.labels for shard, found in served.items()})
     url = shared_of(memo).settings.prometheus_url
     cycle, planned = None, {}
     if url is not None and overlaps.governed:
         ns = namespace or "default"
-        specs = ((s, named(kwargs["shard_specs"], namespace, s)) for s in overlaps.governed)
-        mine = {s: found for s, found in specs if found is not None}
+        mine = {s: served[s] for s in overlaps.governed if s in served}
         inputs = CycleInputs(
-            name, parsed, body.get("status", {}), mine,
-            _shard_nodes(kwargs["shard_nodes"], namespace, mine),
+            name, parsed, body.get("status", {}),
+            {s: found.raw_spec for s, found in mine.items()},
+            {s: found.node for s, found in mine.items()},
             dict(in_namespace(kwargs["node_states"], None)),
-            _tolerations(kwargs["workloads"], namespace, mine),
+            _tolerations(kwargs["workloads"], namespace, mine.values()),
             [m for m in listed(kwargs["known_migrations"], namespace).values()
              if m.shard in mine], time.time())
         state = policy_state(memo)
@@ -77,20 +79,10 @@ async def stop_challenges(**_: Any) -> None:
     await asyncio.to_thread(SHARED_POOL.shutdown)
 
 
-def _shard_nodes(index: Named[str], namespace: str | None,
-                 shards: dict[str, Any]) -> dict[str, str]:
-    found = {}
-    for shard in shards:
-        node = named(index, namespace, shard)
-        if node:
-            found[shard] = node
-    return found
-
-
 def _tolerations(workloads: Named[WorkloadState], namespace: str | None,
-                 shards: dict[str, Any]) -> frozenset[tuple[Toleration, ...]]:
+                 shards: Iterable[IndexedShard]) -> frozenset[tuple[Toleration, ...]]:
     """The distinct toleration sets of the shards' workloads (a handful, however many shards)."""
-    names = {str(spec["workload"]["name"]) for spec in shards.values()}
+    names = {found.spec.workload_name for found in shards}
     found: set[tuple[Toleration, ...]] = set()
     for name in names:
         for state in workloads.get((namespace, name), []):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,8 +23,9 @@ from kopf._cogs.structs.references import NamespaceName, match_namespace
 from shardcast.api import shard
 from shardcast.api.conditions import Condition, find, merge, rfc3339
 from shardcast.api.kinds import GROUP, SHARDS, VERSION
-from shardcast.api.shard import IndexedShard
+from shardcast.api.shard_index import ShardIndex
 from shardcast.clients import kubernetes as k8s
+from shardcast.clients.shard_informer import ShardInformer
 from shardcast.consensus.mirror import PlacementMirror
 from shardcast.consensus.store import ConsensusUnavailable
 from shardcast.handlers.indexes import Named, named
@@ -77,13 +79,30 @@ async def release_shard(name: str, namespace: str | None, memo: kopf.Memo, **_: 
                                   "to roll back before the shard's etcd records go", delay=2)
 
 
+@kopf.on.startup()
+async def watch_shards(memo: kopf.Memo, **_: Any) -> None:
+    """One list-and-watch of the served Shards feeds the index the handlers read
+    (api/shard_index.py says why it is not a kopf index)."""
+    ours = shared_of(memo)
+    ours.informer = ShardInformer(ours.shards, functools.partial(serves, ours.namespaces))
+    ours.informer.start()
+
+
+@kopf.on.cleanup()
+async def stop_watching_shards(memo: kopf.Memo, **_: Any) -> None:
+    informer = shared_of(memo).informer
+    if informer is not None:
+        informer.stop()
+
+
 @kopf.on.event("apps", "v1", "statefulsets")
 async def statefulset_changed(namespace: str | None, name: str, memo: kopf.Memo,
                               **kwargs: Any) -> None:
-    """Replica counts changed: re-derive the status of the shards this workload serves."""
-    for served in list(kwargs["shards_by_workload"].get((namespace, name), [])):
-        await refresh(namespace, served, shared_of(memo).mirror, kwargs["workloads"],
-                      kwargs["indexed_shards"])
+    """Replica counts changed: re-derive the status of the shards this workload serves (before
+    the Shards are listed, each Shard's own resume handler derives it)."""
+    ours = shared_of(memo)
+    for served in ours.shards.serving(namespace, name):
+        await refresh(namespace, served, ours.mirror, kwargs["workloads"], ours.shards)
 
 
 @kopf.on.startup()
@@ -91,35 +110,29 @@ async def mirror_consensus(memo: kopf.Memo, **kwargs: Any) -> None:
     """One etcd watch for every shard's placement and claim (needs the consensus store,
     opened by an earlier startup handler)."""
     ours = shared_of(memo)
-    if ours.consensus is None:
+    if ours.consensus is None or ours.informer is None:
         return
     mirror = ours.mirror = PlacementMirror(ours.consensus)
 
     async def changed(namespace: str, name: str) -> None:
-        await refresh(namespace, name, mirror, kwargs["workloads"], kwargs["indexed_shards"])
+        await refresh(namespace, name, mirror, kwargs["workloads"], ours.shards)
 
     ours.tasks.append(asyncio.create_task(mirror.run(changed)))
     ours.tasks.append(asyncio.create_task(collect_orphans(
-        mirror, kwargs["indexed_shards"], ours.indexes_ready, ours.namespaces)))
+        mirror, ours.informer, ours.namespaces)))
 
 
-@kopf.on.event("", "v1", "nodes")
-async def nodes_listed(memo: kopf.Memo, **_: Any) -> None:
-    """kopf calls no handler before every index is filled, so the first Node event (every
-    cluster has Nodes) says the Shard index is complete: only then may orphans be judged."""
-    shared_of(memo).indexes_ready.set()
-
-
-async def collect_orphans(mirror: PlacementMirror, indexed_shards: Named[IndexedShard],
-                          indexes_ready: asyncio.Event, namespaces: Sequence[str]) -> None:
+async def collect_orphans(mirror: PlacementMirror, informer: ShardInformer,
+                          namespaces: Sequence[str]) -> None:
     """Remove etcd records whose Shard is gone (deleted while no operator ran, or with its
-    finalizer removed by hand), in the namespaces this operator serves: at start, then every
-    safety resync. Records a move still claims are left to that move."""
-    await indexes_ready.wait()
+    finalizer removed by hand), in the namespaces this operator serves: once every Shard is
+    listed, then every safety resync. Records a move still claims are left to that move."""
+    await informer.listed.wait()
+    shards = informer.index
     while True:
         await mirror.ready.wait()
         for (ns, name), (_, revision) in list(mirror.placements.items()):
-            if (not serves(namespaces, ns) or named(indexed_shards, ns, name) is not None
+            if (not serves(namespaces, ns) or shards.get(ns, name) is not None
                     or mirror.claim(ns, name)):
                 continue
             with contextlib.suppress(ConsensusUnavailable):
@@ -136,10 +149,9 @@ def serves(namespaces: Sequence[str], namespace: str) -> bool:
 
 
 async def refresh(namespace: str | None, name: str, mirror: PlacementMirror | None,
-                  workloads: Named[shard.WorkloadState],
-                  indexed_shards: Named[IndexedShard]) -> None:
+                  workloads: Named[shard.WorkloadState], shards: ShardIndex) -> None:
     """Re-derive one Shard's status from the in-memory views; patch it if it changed."""
-    indexed = named(indexed_shards, namespace, name)
+    indexed = shards.get(namespace, name)
     if indexed is None:
         return  # not a Shard this operator serves (or deleted meanwhile)
     ns = namespace or "default"
