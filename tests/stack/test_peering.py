@@ -1,4 +1,5 @@
-"""Two operator replicas with peering: exactly one handles resources, the other stands by."""
+"""Two operator replicas with peering: exactly one handles resources, the other stands by
+(Shard statuses aside: every replica derives the same ones from the same views)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from shardcast.devstack.kubectl import kubectl
 from tests.stack.kube import apply, condition, wait_for
+from tests.stack.test_migrations import policy
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,10 +39,10 @@ def two_replicas(kubeconfig: Path, crds: None, tmp_path: Path) -> Iterator[list[
         proc.wait(timeout=30)
 
 
-HANDLED = "Handler 'observe_shard' succeeded"
+HANDLED = "Handler 'evaluate_policy' succeeded"
 
 
-def test_only_the_higher_priority_replica_handles_shards(
+def test_only_the_higher_priority_replica_handles_policies(
         two_replicas: list[Path], kubeconfig: Path, namespace: str) -> None:
     low, high = two_replicas
     deadline = time.monotonic() + 30
@@ -49,13 +51,15 @@ def test_only_the_higher_priority_replica_handles_shards(
         time.sleep(0.5)
     before = [log.read_text().count(HANDLED) for log in (low, high)]
     shard = {"apiVersion": "shardcast.io/v1alpha1", "kind": "Shard",
-             "metadata": {"name": "peered"},
+             "metadata": {"name": "peered", "labels": {"app": "peered"}},
              "spec": {"workload": {"name": "none"}, "placement": {"node": "node-a"},
                       "sizeBytes": 1}}
-    apply(kubeconfig, namespace, shard)
+    apply(kubeconfig, namespace, shard, {**policy(), "spec": {
+        **policy()["spec"], "shardSelector": {"matchLabels": {"app": "peered"}}}})
     ready = wait_for(kubeconfig, namespace, "shard/peered", lambda o: bool(condition(o)))
     assert condition(ready)["reason"] == "WorkloadNotFound"
+    wait_for(kubeconfig, namespace, "migrationpolicy/kv", lambda o: bool(condition(o)))
     time.sleep(3)  # a few resync periods: a paused replica would have handled it by now
     after = [log.read_text().count(HANDLED) for log in (low, high)]
-    assert after[0] == before[0], "the standby replica handled a shard"
+    assert after[0] == before[0], "the standby replica handled a policy"
     assert after[1] > before[1]

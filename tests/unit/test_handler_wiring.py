@@ -34,11 +34,15 @@ def test_every_index_is_defined_in_the_indexes_module() -> None:
     assert set(found) >= LISTED
 
 
-def test_no_kopf_index_holds_shards() -> None:
-    """kopf's indexing costs a toggle per object of an indexed kind before any handler runs
-    (api/shard_index.py): Shards, the kind with thousands, have their own informer instead."""
-    indexed = {h.selector.any_name for h in REGISTRY._indexing.get_all_handlers()}
-    assert indexed and "shards" not in indexed
+def test_kopf_does_not_watch_shards() -> None:
+    """kopf's indexing costs a toggle per object of an indexed kind before any handler runs,
+    its handling a worker per object, and a kopf watching Shards would take away the finalizer
+    no kopf handler of them needs (api/shard_index.py, handlers/shard_sync.py): Shards, the
+    kind with thousands, have their own informer and status loop instead."""
+    registries = (REGISTRY._indexing, REGISTRY._changing, REGISTRY._spawning,
+                  REGISTRY._watching)
+    watched = {h.selector.any_name for r in registries for h in r.get_all_handlers()}
+    assert {"migrationpolicies", "shardmigrations"} <= watched and "shards" not in watched
 
 
 SHARD: dict[str, Any] = {
@@ -96,10 +100,14 @@ def test_startup_leaves_one_typed_shared_state(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(k8s, "configure", lambda: None)
     memo = kopf.Memo() if namespaces is None else kopf.Memo(shared=Shared(namespaces))
 
+    indexers = OperatorIndexers()  # as kopf makes them: one per index handler
+    for handler in REGISTRY._indexing.get_all_handlers():
+        indexers[handler.id] = OperatorIndexer()
+
     async def start() -> None:
         await run_activity(lifecycle=lifecycles.all_at_once, registry=REGISTRY,
                            settings=kopf.OperatorSettings(), activity=Activity.STARTUP,
-                           indices=OperatorIndexers().indices, memo=memo)  # type: ignore[arg-type]
+                           indices=indexers.indices, memo=memo)  # type: ignore[arg-type]
         for task in shared_of(memo).tasks:
             task.cancel()
 

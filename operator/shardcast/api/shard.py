@@ -122,6 +122,8 @@ class IndexedShard:
     deleting: bool = False  # deletion requested; the finalizer holds it until etcd is clean
     labels: Mapping[str, str] = field(default_factory=dict)
     raw_spec: Mapping[str, Any] = field(default_factory=dict)  # as the policy cycle reads it
+    finalizers: tuple[str, ...] = ()
+    resource_version: str = ""  # what a finalizer patch is conditional on
 
     @property
     def namespace(self) -> str:
@@ -146,4 +148,5 @@ class IndexedShard:
                                   "uid": meta.get("uid")}}
         return cls(reference, ShardSpec.from_dict(spec), int(meta.get("generation") or 0),
                    dict(body.get("status") or {}), bool(meta.get("deletionTimestamp")),
-                   dict(meta.get("labels") or {}), dict(spec))
+                   dict(meta.get("labels") or {}), dict(spec),
+                   tuple(meta.get("finalizers") or ()), str(meta.get("resourceVersion", "")))

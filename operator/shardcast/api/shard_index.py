@@ -39,6 +39,10 @@ class ShardIndex:
         """The names of the Shards that workload `workload` serves."""
         return sorted(self._by_workload.get((namespace or "default", workload), ()))
 
+    def namespaces(self) -> list[tuple[str, list[str]]]:
+        """(namespace, the names of its Shards) for every namespace, copied."""
+        return [(namespace, list(shards)) for namespace, shards in self._by_namespace.items()]
+
     def put(self, shard: IndexedShard) -> None:
         self.drop(shard.namespace, shard.name)
         self._by_namespace.setdefault(shard.namespace, {})[shard.name] = shard

@@ -20,7 +20,7 @@ from typing import Any
 import kubernetes
 from kubernetes.client.exceptions import ApiException
 
-from shardcast.clients.kubernetes import REQUEST_TIMEOUT
+from shardcast.clients.kubernetes import REQUEST_TIMEOUT, api_client
 from shardcast.migration.model import JobState
 
 
@@ -28,7 +28,7 @@ class KubernetesJobs:
     async def create(self, namespace: str, manifest: Mapping[str, Any]) -> None:
         def create() -> None:
             try:
-                kubernetes.client.BatchV1Api().create_namespaced_job(
+                kubernetes.client.BatchV1Api(api_client()).create_namespaced_job(
                     namespace, dict(manifest),  # type: ignore[arg-type]  # dicts are accepted
                     _request_timeout=REQUEST_TIMEOUT)
             except ApiException as error:
@@ -40,7 +40,7 @@ class KubernetesJobs:
     async def state(self, namespace: str, name: str) -> JobState:
         def read() -> JobState:
             try:
-                job = kubernetes.client.BatchV1Api().read_namespaced_job_status(
+                job = kubernetes.client.BatchV1Api(api_client()).read_namespaced_job_status(
                     name, namespace, _request_timeout=REQUEST_TIMEOUT)
             except ApiException as error:
                 if error.status == 404:
@@ -59,7 +59,7 @@ class KubernetesJobs:
     async def delete(self, namespace: str, name: str) -> None:
         def delete() -> None:
             try:
-                kubernetes.client.BatchV1Api().delete_namespaced_job(
+                kubernetes.client.BatchV1Api(api_client()).delete_namespaced_job(
                     name, namespace, propagation_policy="Background",
                     _request_timeout=REQUEST_TIMEOUT)
             except ApiException as error:

@@ -29,11 +29,14 @@ RETRY_SECONDS = 1.0
 
 class ShardInformer:
     """`listed` is set once the index holds every served Shard; `error` says why it may be
-    behind (None while it is current)."""
+    behind (None while it is current). `changed(namespace, name)` is called on the event loop
+    after each Shard the index took in or let go (every one of a fresh list)."""
 
-    def __init__(self, index: ShardIndex, serves: Callable[[str], bool]) -> None:
+    def __init__(self, index: ShardIndex, serves: Callable[[str], bool],
+                 changed: Callable[[str, str], None] = lambda namespace, name: None) -> None:
         self.index = index
         self.serves = serves
+        self.changed = changed
         self.listed = asyncio.Event()
         self.error: str | None = "not yet listed"
         self._stop = threading.Event()
@@ -86,13 +89,13 @@ class ShardInformer:
                 version = body["metadata"]["resourceVersion"]
                 if event["type"] == "DELETED":
                     meta = body["metadata"]
-                    loop.call_soon_threadsafe(self.index.drop, meta["namespace"], meta["name"])
+                    loop.call_soon_threadsafe(self._drop, meta["namespace"], meta["name"])
                 elif event["type"] in ("ADDED", "MODIFIED"):
                     parsed = next(self._parsed([body]), None)
                     meta = body["metadata"]
                     loop.call_soon_threadsafe(*(
-                        (self.index.put, parsed) if parsed is not None
-                        else (self.index.drop, meta["namespace"], meta["name"])))
+                        (self._put, parsed) if parsed is not None
+                        else (self._drop, meta["namespace"], meta["name"])))
                 if self._stop.is_set():
                     return
 
@@ -112,6 +115,16 @@ class ShardInformer:
         self.index.replace(shards)
         self.error = None
         self.listed.set()
+        for shard in shards:
+            self.changed(shard.namespace, shard.name)
+
+    def _put(self, shard: IndexedShard) -> None:
+        self.index.put(shard)
+        self.changed(shard.namespace, shard.name)
+
+    def _drop(self, namespace: str, name: str) -> None:
+        self.index.drop(namespace, name)
+        self.changed(namespace, name)
 
     def _failed(self, loop: asyncio.AbstractEventLoop, why: str) -> None:
         LOG.warning("the Shard informer is behind (%s); retrying", why)

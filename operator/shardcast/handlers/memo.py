@@ -23,6 +23,7 @@ from shardcast.clients.shard_informer import ShardInformer
 from shardcast.config import Settings
 from shardcast.consensus.mirror import PlacementMirror
 from shardcast.consensus.store import ConsensusStore
+from shardcast.handlers.shard_sync import ShardSync
 from shardcast.reconcile.policy_cycle import PolicyState
 from shardcast.reconcile.ports import JobRunner
 
@@ -40,6 +41,9 @@ class Shared:
     mirror: PlacementMirror | None = None  # etcd's placements and claims, watched
     shards: ShardIndex = field(default_factory=ShardIndex)  # every served Shard, watched
     informer: ShardInformer | None = None  # keeps `shards`; started by a startup handler
+    shard_sync: ShardSync | None = None  # derives Shard statuses; started with the informer
+    # set by the first Node event: kopf's indexes are filled and this replica is active
+    kopf_indexed: asyncio.Event = field(default_factory=asyncio.Event)
     # background tasks, held here because the event loop keeps only weak references to them
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 

@@ -122,5 +122,11 @@ def _watched(kind: str) -> Any:
     return seen
 
 
-for _plural in (SHARDS, POLICIES, MIGRATIONS):
+def shard_seen() -> None:
+    """Shards come through shardcast's own informer: kopf watching them would cost a worker
+    per Shard, and would take away the finalizer it finds no kopf handler needing."""
+    LAST_WATCH_EVENT.labels(SHARDS).set(time.time())
+
+
+for _plural in (POLICIES, MIGRATIONS):
     kopf.on.event(GROUP, VERSION, _plural, id=f"watch-{_plural}")(_watched(_plural))
