@@ -64,6 +64,8 @@ async def listed_shards(memo: kopf.Memo, wait_seconds: float = 10.0) -> ShardInd
     ours = shared_of(memo)
     if ours.informer is None:
         raise kopf.TemporaryError("the Shard informer has not started", delay=1)
+    if ours.informer.listed.is_set():  # every tick of every migration passes here
+        return ours.shards
     try:
         await asyncio.wait_for(ours.informer.listed.wait(), wait_seconds)
     except TimeoutError:
