@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from shardcast.api.kinds import GROUP, SHARDS, VERSION
 from shardcast.api.shard import IndexedShard
 from shardcast.api.shard_index import ShardIndex
-from shardcast.clients.kubernetes import REQUEST_TIMEOUT, api_client
+from shardcast.clients.kubernetes import REQUEST_TIMEOUT
 
 LOG = logging.getLogger(__name__)
 PAGE = 500  # Shards per list request: bounded responses, however many there are
@@ -50,7 +50,7 @@ class ShardInformer:
         self._stop.set()
 
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
-        api = kubernetes.client.CustomObjectsApi(api_client())
+        api = kubernetes.client.CustomObjectsApi()  # its own client: one long-lived watch
         while not self._stop.is_set():
             try:
                 shards, version = self._list(api)
