@@ -33,7 +33,10 @@ the namespace's own writes come from watches. Needs the local stack (`shardcast 
 
     .venv/bin/python bench/operator_scale.py ../shared/traces [--sizes 1000 10000]
         [--policies 1] [--window 168h] [--steady-cycles 3] [--seed 7]
-        [--baseline-ref fed8016 --baseline-max 200]
+        [--baseline-ref fed8016 --baseline-max 200] [--restart]
+
+`--restart` then starts a second operator on the same objects, as an upgrade or a failover
+would, and times it until every policy planned with all its shards forecast.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class Settings:
     baseline_timeout_s: float
     baseline_steady_cycles: int
     restart_prometheus: bool
+    restart: bool
     keep: bool
     logs: Path
     rss_limit_mib: float
@@ -148,6 +152,10 @@ def parse_args(argv: list[str]) -> Settings:
     add("--restart-prometheus", action="store_true",
         help="restart Prometheus after the backfill (queryable at once) instead of letting the "
              "running one load the blocks at its next reload (~1 min; others keep querying)")
+    add("--restart", action="store_true",
+        help="after the steady phase, restart the operator on the same objects and time until "
+             "every policy has planned with all its shards forecast (finalizers and statuses "
+             "are in place then: an upgrade or a failover, not a fresh install)")
     add("--keep", action="store_true", help="leave the namespace and its objects behind")
     add("--logs", type=Path, help="where operator logs go (default: a new temp directory)")
     add("--rss-limit", type=float, default=6144.0,
@@ -167,7 +175,7 @@ def parse_args(argv: list[str]) -> Settings:
         foreign_wait_s=args.foreign_wait, baseline_ref=args.baseline_ref,
         baseline_max=args.baseline_max, baseline_timeout_s=args.baseline_timeout,
         baseline_steady_cycles=args.baseline_steady_cycles,
-        restart_prometheus=args.restart_prometheus, keep=args.keep,
+        restart_prometheus=args.restart_prometheus, restart=args.restart, keep=args.keep,
         logs=args.logs or Path(tempfile.mkdtemp(prefix="operator-scale-")),
         rss_limit_mib=args.rss_limit)
 
@@ -940,6 +948,89 @@ def measure(kube: Kube, ns: str, n: int, settings: Settings, label: str,
     return run
 
 
+@dataclass
+class Restart:
+    """A second operator on objects the first one already holds: finalizers and statuses are
+    in place, so what is left is listing, reading the history, forecasting and planning."""
+
+    planned_s: float | None = None  # every policy evaluated with all its shards forecast
+    first_s: float | None = None  # the first policy evaluation after the start
+    cpu_s: float = 0.0
+    writes: float | None = None  # API server writes of shardcast.io until planned_s
+    peak_rss_mib: float = 0.0
+    live_worst_ms: float | None = None
+    problem: str = ""
+
+
+def measure_restart(kube: Kube, ns: str, n: int, settings: Settings,
+                    timeout: float) -> Restart:
+    """Start the operator again and poll the policies once a second until each one's
+    lastEvaluation is newer than the start and counts all its shards forecast."""
+    policies = [f"p{i}" for i in range(settings.policies)]
+    before = {p: eval_time(kube.policy(ns, p).get("status", {})) for p in policies}
+    api_before = kube.metrics()
+    result = Restart()
+    operator = Operator.start(ns, settings, settings.logs / f"{ns}-restart.log", None)
+    log(f"  restart: operator pid {operator.proc.pid}, log {operator.log_path}")
+    try:
+        with Watch(operator, settings.rss_limit_mib * 1024) as watch:
+            result.problem = _wait_planned(kube, ns, policies, n // settings.policies,
+                                           before, operator, result, timeout)
+            result.cpu_s = operator.cpu_seconds()
+            after = total(kube.metrics(), "apiserver_request_total", shardcast_write(None))
+            was = total(api_before, "apiserver_request_total", shardcast_write(None))
+            result.writes = None if after is None or was is None else after - was
+    finally:
+        operator.stop()
+    result.peak_rss_mib = watch.peak_rss_kib / 1024
+    result.live_worst_ms = watch.live_worst_s * 1000 if watch.live_ok else None
+    return result
+
+
+def _wait_planned(kube: Kube, ns: str, policies: list[str], each: int,
+                  before: Mapping[str, str | None], operator: Operator, result: Restart,
+                  timeout: float) -> str:
+    """Returns why the wait ended early, or "" once every policy planned all `each` shards."""
+    while True:
+        elapsed = time.monotonic() - operator.started
+        statuses = {p: kube.policy(ns, p).get("status", {}) for p in policies}
+        fresh = {p: s["lastEvaluation"] for p, s in statuses.items()
+                 if eval_time(s) not in (None, before[p])}
+        if fresh and result.first_s is None:
+            result.first_s = elapsed
+        if len(fresh) == len(policies) and all(
+                e.get("shardsForecast") == each for e in fresh.values()):
+            result.planned_s = elapsed
+            return ""
+        if (code := operator.exited()) is not None:
+            return f"operator exited with code {code}"
+        if elapsed > timeout:
+            return (f"timed out after {elapsed:.0f} s; last evaluations: "
+                    f"{ {p: e.get('shardsForecast') for p, e in fresh.items()} }")
+        time.sleep(1.0)
+
+
+def print_restart(n: int, restart: Restart) -> None:
+    limit = PREDICTED_TARGETS.get(n)
+
+    def cell(v: float | None, fmt: str = "{:.1f}") -> str:
+        return "n/a" if v is None else fmt.format(v)
+
+    print(f"\n  N = {n:,}, restarted on the same objects (finalizers and statuses in place)")
+    print(f"    every policy planned with all shards forecast (s) {cell(restart.planned_s):>10}"
+          f"   {'<= ' + format(limit, '.0f') if limit else '-'}")
+    print(f"    first policy evaluation (s)                       {cell(restart.first_s):>10}")
+    print(f"    operator CPU until planned (s)                    {cell(restart.cpu_s):>10}")
+    print(f"    API writes of shardcast.io until planned, all ns  "
+          f"{cell(restart.writes, '{:.0f}'):>10}")
+    print(f"    peak RSS, operator + children (MiB)               "
+          f"{cell(restart.peak_rss_mib, '{:.0f}'):>10}")
+    print(f"    liveness worst response (ms)                      "
+          f"{cell(restart.live_worst_ms, '{:.0f}'):>10}")
+    if restart.problem:
+        print(f"    restart: {restart.problem}")
+
+
 def diagnose(kube: Kube, ns: str, policies: list[str]) -> list[str]:
     """How many Shards kopf has handled at all (finalizer or annotations), and what each
     policy's status says: its last evaluation, Ready, the first few shards it reports without a
@@ -1004,12 +1095,18 @@ def per_forecast_cycle(steady: Steady | None, value: float | None) -> float | No
 def writes(steady: Steady, resource: str | None) -> float | None:
     """API server writes (PATCH/POST/PUT) of shardcast.io per steady phase; one resource
     ('shards', 'shards/status') or all of them."""
+    return delta(steady, "apiserver", "apiserver_request_total", shardcast_write(resource))
+
+
+def shardcast_write(resource: str | None) -> Callable[[dict[str, str]], bool]:
+    """Whether an apiserver_request_total series counts writes of shardcast.io (one resource,
+    or all of them)."""
     def match(labels: dict[str, str]) -> bool:
         name = labels.get("resource", "") + (f"/{labels['subresource']}"
                                              if labels.get("subresource") else "")
         return (labels.get("verb") in WRITE_VERBS and labels.get("group") == GROUP
                 and (resource is None or name == resource))
-    return delta(steady, "apiserver", "apiserver_request_total", match)
+    return match
 
 
 def write_resources(steady: Steady) -> list[str]:
@@ -1326,7 +1423,11 @@ def run_size(n: int, settings: Settings, traces: list[np.ndarray], kube: Kube,
             base = measure(kube, ns, n, settings, "baseline", baseline,
                            settings.baseline_timeout_s, settings.baseline_timeout_s,
                            settings.baseline_steady_cycles, settings.forecast_cycles)
+        restart = (measure_restart(kube, ns, n, settings, settings.predict_timeout_s)
+                   if settings.restart and new.predicted_s is not None else None)
         report(n, ns, settings, prepared, new, base)
+        if restart is not None:
+            print_restart(n, restart)
     finally:
         if not settings.keep:
             cleanup(kube, stack.Endpoints.of(state_dir()), ns)
