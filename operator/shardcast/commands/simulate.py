@@ -36,7 +36,7 @@ def run(traces_dir: Path | None, policy_file: Path | None, nodes: int, shards: i
     click.echo(table(f"{scenario.name}: {len(traces)} traces from {directory}, "
                      f"{days - 4} scored days, threshold {policy.settings.threshold:.0%}", runs))
     if plot is not None:
-        draw(runs, policy.settings.threshold, plot)
+        draw(runs, policy.settings.threshold, scenario.sizes_bytes, plot)
         click.echo(f"plot: {plot}")
 
 
