@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from shardcast.planner.cost import (
-    cascade_points,
-    cost,
-    recent_moves,
-    transfer_seconds,
-    unavailability,
-)
+from shardcast.planner.cost import cost, recent_moves, transfer_seconds, unavailability
 from shardcast.planner.model import CostWeights, MoveRecord, PlannerSettings
 
 
@@ -21,12 +14,6 @@ def test_transfer_is_size_over_bandwidth() -> None:
 
 def test_unavailability_is_cutover_seconds_times_the_load_share() -> None:
     assert unavailability(5.0, load_now=2.0, capacity=8.0) == pytest.approx(1.25)
-
-
-def test_cascade_counts_points_the_upper_bound_passes_the_threshold() -> None:
-    assert cascade_points(np.array([4.0, 7.2, 6.0]), capacity=8.0, threshold=0.8) == (
-        pytest.approx(10.0))
-    assert cascade_points(np.array([4.0, 6.0]), capacity=8.0, threshold=0.8) == 0.0
 
 
 def test_recent_moves_count_within_four_cooldowns() -> None:
@@ -40,10 +27,9 @@ def test_total_weights_each_term() -> None:
     settings = PlannerSettings(threshold=0.8, bandwidth_bytes_per_second=2**30,
                                cutover_seconds=4.0, weights=CostWeights(1, 10, 5, 5))
     total = cost(size_bytes=60 * 2**30, load_now=2.0, source_capacity=8.0,
-                 target_upper_after=np.array([7.2]), target_capacity=8.0, recent=2,
-                 settings=settings)
-    # 60 s of copying + 10 x (4 s x 25%) + 5 x 10 points + 5 x 2 recent moves
+                 cascade_minutes=10.0, recent=2, settings=settings)
+    # 60 s of copying + 10 x (4 s x 25%) + 5 x 10 expected minutes over + 5 x 2 recent moves
     assert total.transfer_seconds == 60
     assert total.unavailability == pytest.approx(1.0)
-    assert total.cascade_points == pytest.approx(10.0)
+    assert total.cascade_minutes == pytest.approx(10.0)
     assert total.total == pytest.approx(60 + 10 + 50 + 10)

@@ -221,3 +221,17 @@ def test_a_known_migration_keeps_why_it_ended() -> None:
     assert (known.phase, known.reason) == ("RolledBack", "KpiRegression")
     assert known.finished_seconds is not None
     assert known.finished_seconds - known.created_seconds == 65
+
+
+def test_of_targets_that_fit_the_one_with_the_least_risk_wins() -> None:
+    """Both c and d stay under the limit with the shard, but c runs at 57% with an uncertain
+    forecast and d is idle: a burst on c would overload it, so the shard goes to d."""
+    def banded(name: str, node: str, load: np.ndarray, width: float) -> ShardView:
+        return ShardView(name, node, 60 * GIB, load, load + width)
+
+    snapshot = Snapshot(0, nodes("a", "c", "d"), (
+        banded("kv-0", "a", flat(0.15), 0.05), banded("kv-1", "a", rising(0.5, 0.75), 0.1),
+        banded("kv-2", "c", flat(0.42), 0.15), banded("kv-3", "d", flat(0.0), 0.0)))
+    result = plan(snapshot, SETTINGS)
+    assert [(m.shard, m.target) for m in result.moves] == [("kv-0", "d")]
+    assert result.moves[0].cost.cascade_minutes < 1e-3

@@ -203,6 +203,9 @@ def test_moves_go_only_to_nodes_the_shards_may_use_and_status_says_why_the_other
     assert "cordoned" in closed["node-b"] and "not Ready" in closed["node-c"]
     assert "dedicated=db:NoSchedule" in closed["node-d"]
     assert closed["node-a"] == closed["node-e"] == ""
+    over = {n["name"]: n["minutesOverThreshold"] for n in done.fields["nodes"]}
+    assert over["node-a"] > 0  # the hot node is expected over the threshold for a while
+    assert over["node-b"] == over["node-c"] == over["node-d"] == 0.0  # empty nodes
 
 
 def test_a_taint_the_workloads_tolerate_keeps_the_node_open() -> None:

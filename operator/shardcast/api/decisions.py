@@ -24,6 +24,7 @@ from shardcast.planner.model import (
     ShardView,
     Snapshot,
 )
+from shardcast.planner.risk import band_z, minutes_over
 
 POLICY_LABEL = f"{GROUP}/policy"
 
@@ -124,11 +125,14 @@ def node_status(snapshot_: Snapshot, settings: PlannerSettings, end_seconds: int
         band = np.sqrt(spread) if settings.trigger == "upper" else 0.0
         projected = (point + band) / node.capacity
         peak = int(np.argmax(projected))
+        over = minutes_over(point[1:], spread[1:], node.capacity, settings.threshold,
+                            band_z(settings.interval_level), settings.step_seconds / 60)
         entry = {
             "name": node.name, "capacity": node.capacity,
             "utilization": round(float(point[0] / node.capacity) * 100, 2),
             "predictedPeak": round(float(projected[peak]) * 100, 2),
             "peakTime": _at(end_seconds + peak * settings.step_seconds),
+            "minutesOverThreshold": round(float(over), 1),
             "shards": len(mine)}
         if node.name in closed:
             entry["closed"] = closed[node.name][:256]
@@ -156,7 +160,7 @@ def migration_manifest(policy: str, move: Move, shard: ShardForecast, mode: str,
                        "message": move.reason[:1024]},
             "cost": {"transferSeconds": round(move.cost.transfer_seconds, 3),
                      "unavailabilitySeconds": round(settings.cutover_seconds, 3),
-                     "cascade": round(move.cost.cascade_points, 3),
+                     "cascade": round(move.cost.cascade_minutes, 3),
                      "flapping": move.cost.recent_moves,
                      "total": round(move.cost.total, 3)}}}
 

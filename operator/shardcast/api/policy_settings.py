@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shardcast.api import durations
+from shardcast.api.policy_spec import ForecastSpec
 from shardcast.planner.model import CostWeights, PlannerSettings
 from shardcast.planner.threshold import ThresholdBounds
 
@@ -28,6 +29,8 @@ def planner_settings(spec: Mapping[str, Any], step_seconds: int,
                             float(weights.get("unavailability", 10)),
                             float(weights.get("cascade", 5)), float(weights.get("flapping", 5))),
         trigger=str(configured.get("trigger", "point")),
+        interval_level=float((spec.get("forecast") or {}).get("intervalLevel",
+                                                               ForecastSpec.interval_level)),
         max_concurrent=int(limits.get("global", 2)), max_per_node=int(limits.get("perNode", 1)))
 
 

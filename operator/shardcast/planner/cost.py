@@ -1,11 +1,9 @@
 """The cost of one candidate move, term by term (MigrationPolicy spec.cost):
 total = transfer x seconds of copying + unavailability x cutover seconds x load share
-      + cascade x percentage points the target's upper-bound forecast would pass the threshold
+      + cascade x minutes the target is expected to spend over the threshold with the shard
       + flapping x moves of this shard in the recent cooldown windows."""
 
 from __future__ import annotations
-
-import numpy as np
 
 from shardcast.planner.model import Cost, MoveRecord, PlannerSettings
 
@@ -21,26 +19,20 @@ def unavailability(cutover_seconds: float, load_now: float, capacity: float) -> 
     return cutover_seconds * load_now / capacity
 
 
-def cascade_points(target_upper_after: np.ndarray, capacity: float, threshold: float) -> float:
-    """Percentage points by which the target, with the shard, could pass the threshold if load
-    comes in at the upper bound: the overload (and the next move) this move may cause."""
-    peak = float(np.max(target_upper_after)) / capacity
-    return max(0.0, peak - threshold) * 100
-
-
 def recent_moves(shard: str, moves: tuple[MoveRecord, ...], now_seconds: float,
                  cooldown_seconds: float) -> int:
     window = FLAP_WINDOWS * cooldown_seconds
     return sum(1 for m in moves if m.shard == shard and now_seconds - m.started_seconds < window)
 
 
-def cost(size_bytes: int, load_now: float, source_capacity: float,
-         target_upper_after: np.ndarray, target_capacity: float, recent: int,
-         settings: PlannerSettings) -> Cost:
+def cost(size_bytes: int, load_now: float, source_capacity: float, cascade_minutes: float,
+         recent: int, settings: PlannerSettings) -> Cost:
+    """`cascade_minutes`: how long the target, with the shard, is expected to be over the
+    threshold within the horizon (planner/risk.py): the overload, and the next move, that this
+    move may cause there."""
     w = settings.weights
     seconds = transfer_seconds(size_bytes, settings.bandwidth_bytes_per_second)
     paused = unavailability(settings.cutover_seconds, load_now, source_capacity)
-    points = cascade_points(target_upper_after, target_capacity, settings.threshold)
-    total = (w.transfer * seconds + w.unavailability * paused + w.cascade * points
+    total = (w.transfer * seconds + w.unavailability * paused + w.cascade * cascade_minutes
              + w.flapping * recent)
-    return Cost(seconds, paused, points, recent, total)
+    return Cost(seconds, paused, cascade_minutes, recent, total)

@@ -57,6 +57,7 @@ class PlannerSettings:
     cutover_seconds: float = 5.0  # writes pause this long when traffic switches
     copy_load: float = 0.25  # extra load on both ends while copying, as a share of the shard's
     trigger: str = "point"  # act on the point forecast, or on its interval's upper bound
+    interval_level: float = 0.9  # of the shards' bands: how wide one standard deviation is
     # Overload a move must remove (utilization above threshold, summed over the horizon's
     # steps) to be worth its copy; small reliefs are mostly forecast noise.
     min_relief: float = 0.2
@@ -79,7 +80,7 @@ class Cost:
 
     transfer_seconds: float
     unavailability: float
-    cascade_points: float
+    cascade_minutes: float  # expected minutes the target spends over the threshold
     recent_moves: int
     total: float
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from shardcast.planner.cost import FLAP_WINDOWS, cost, recent_moves
 from shardcast.planner.model import Move, MoveRecord, Plan, PlannerSettings, ShardView, Snapshot
+from shardcast.planner.risk import band_z, minutes_over
 
 
 @dataclass
@@ -156,10 +157,11 @@ def _best_move(node: str, shards: list[ShardView], projection: _Projection,
         fixes = bool(remaining[lead:].max() <= settings.threshold)
         recent = recent_moves(shard.name, snapshot.moves, snapshot.now_seconds,
                               settings.cooldown_seconds)
-        upper = (target_point + np.sqrt(np.maximum(target_spread, 0.0)))
+        risk = minutes_over(target_point, target_spread, capacity, settings.threshold,
+                            band_z(settings.interval_level), settings.step_seconds / 60)
         for target in map(int, np.flatnonzero(fits)):
             price = cost(shard.size_bytes, float(shard.load[0]), float(capacity[source]),
-                         upper[target], float(capacity[target]), recent, settings)
+                         float(risk[target]), recent, settings)
             rank = (not fixes, price.total if fixes else -relief / max(price.total, 1e-9))
             if best is None or rank < best[0]:
                 peak = lead + int(np.argmax(before[lead:]))
