@@ -4,6 +4,7 @@ it is not, rolled back with the source authoritative when it stops being one mid
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,8 +35,14 @@ def spare_node(kubeconfig: Path, namespace: str) -> Iterator[str]:
 
 
 def _on_source(endpoints: stack.Endpoints, namespace: str) -> tuple[object, ...]:
-    placed, claim, route = record(endpoints.consensus_etcd, namespace, "kv-0")
-    return (placed and placed.node, placed and placed.epoch, claim, route)
+    """kv-0's placement, claim and route in etcd. The status loop registers a new Shard there
+    on its own time, and a refused move may end before that: wait (30 s) for the placement."""
+    deadline = time.monotonic() + 30
+    while True:
+        placed, claim, route = record(endpoints.consensus_etcd, namespace, "kv-0")
+        if placed is not None or time.monotonic() > deadline:
+            return (placed and placed.node, placed and placed.epoch, claim, route)
+        time.sleep(0.5)
 
 
 def _jobs(kubeconfig: Path, namespace: str) -> list[str]:
