@@ -11,7 +11,9 @@ overloaded node, most severe first, every movable shard is tried against every n
 under threshold - hysteresis with it (copy included) for the whole horizon. A move must finish
 while the overload lasts and must relieve more overload than its copy adds. Of the moves that
 bring the node back under the threshold the cheapest wins; if none does, the one with the most
-relief per cost. When no node can take any of its shards, the plan asks for more replicas.
+relief per cost. Between the targets of one shard the cascade term decides: the minutes each is
+expected to spend over the threshold with it (risk.py), so an idle node beats a busy one. When
+no node can take any of its shards, the plan asks for more replicas.
 """
 
 from __future__ import annotations
