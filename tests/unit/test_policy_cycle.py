@@ -96,13 +96,14 @@ def shards(names: Sequence[str], node: str = "node-a") -> dict[str, dict[str, An
 def cycle(metrics: TraceMetrics, state: PolicyState, names: Sequence[str],
           sink: Sink | None = None, creator: Creator | None = None,
           spec: Mapping[str, Any] = SPEC, nodes: Mapping[str, NodeState] | None = None,
-          tolerations: frozenset[tuple[Toleration, ...]] = frozenset()) -> Any:
+          tolerations: frozenset[tuple[Toleration, ...]] = frozenset(),
+          published: Mapping[str, Mapping[str, Any]] | None = None) -> Any:
     inputs = CycleInputs("p", PolicySpec.from_dict(spec), {}, shards(names),
                          dict.fromkeys(names, "node-a"),
                          nodes or dict.fromkeys(("node-a", "node-b", "node-c"),
                                                 NodeState({"cpu": "8"})),
                          tolerations, [],
-                         END + metrics.advanced * STEP + 7)
+                         END + metrics.advanced * STEP + 7, published or {})
     return asyncio.run(run_cycle(inputs, state, Ports(metrics, sink or Sink(),
                                                       creator or Creator())))
 
@@ -250,6 +251,22 @@ def test_unchanged_predictions_are_not_written_again() -> None:
     cycle(metrics, state, names, sink)
     written = sum(len(w) for w in sink.writes)
     assert written < len(names)  # one new sample of steady traces moves few peaks by 5%
+
+
+def test_a_restarted_operator_rewrites_only_what_the_shards_do_not_already_say() -> None:
+    metrics, sink = TraceMetrics(traces()), Sink()
+    names = sorted(metrics.series)
+    cycle(metrics, PolicyState(), names, sink)
+    on_shards = {name: w for writes in sink.writes for name, w in writes.items()}
+    again, restarted = Sink(), Sink()
+    cycle(metrics, PolicyState(), names, again)  # knowing nothing: every shard rewritten
+    cycle(metrics, PolicyState(), names, restarted, published=on_shards)
+    assert set(again.writes[0]) == set(names)
+    assert restarted.writes == []  # same samples, same forecasts: nothing to say
+    stale = {**on_shards, "s0": {**on_shards["s0"], "model": "an-older-model"},
+             "s1": {**on_shards["s1"], "peak": "not a number"}}
+    cycle(metrics, PolicyState(), names, edited := Sink(), published=stale)
+    assert [set(w) for w in edited.writes] == [{"s0", "s1"}]
 
 
 def test_material_change_rules() -> None:

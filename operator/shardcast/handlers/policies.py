@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import kopf
@@ -56,7 +56,9 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
             dict(in_namespace(kwargs["node_states"], None)),
             _tolerations(kwargs["workloads"], namespace, mine.values()),
             [m for m in listed(kwargs["known_migrations"], namespace).values()
-             if m.shard in mine], time.time())
+             if m.shard in mine], time.time(),
+            {s: found.status["prediction"] for s, found in mine.items()
+             if isinstance(found.status.get("prediction"), Mapping)})
         state = policy_state(memo)
         cycle = await run_cycle(inputs, state, Ports(PrometheusSource(url),
                                                      k8s.ShardStatusWriter(ns),

@@ -39,6 +39,9 @@ class CycleInputs:
     tolerations: frozenset[tuple[Toleration, ...]]  # of the selected shards' workloads
     migrations: list[decisions.KnownMigration]
     now_seconds: float
+    # selected shard -> the status.prediction it carries now, so that an operator that starts
+    # afresh (a restart, a failover) rewrites only the predictions that changed
+    published: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,7 +86,8 @@ async def _run_cycle(inputs: CycleInputs, state: PolicyState, ports: Ports) -> C
     queries, unconfigured = await asyncio.to_thread(shard_queries, inputs.shards, inputs.spec)
     forecaster = state.forecaster_for(inputs.spec)
     result, cost = await forecaster.run(inputs.spec, inputs.name, queries, ports.metrics,
-                                        ports.predictions, inputs.now_seconds)
+                                        ports.predictions, inputs.now_seconds,
+                                        inputs.published)
     result = replace(result, failed={**result.failed, **unconfigured})
     outcome = policy.ForecastOutcome(len(result.forecast), dict(result.failed))
     models = ({n: (f.forecast.model, result.backtest_mase[n]) for n, f in result.forecast.items()}

@@ -114,10 +114,15 @@ class PolicyForecaster:
         return spec.forecast == self.forecast and spec.metric == self.metric
 
     async def run(self, spec: PolicySpec, policy_name: str, queries: Mapping[str, ShardQuery],
-                  metrics: MetricsSource, sink: PredictionSink,
-                  now_seconds: float) -> tuple[PassResult, PassCost]:
-        """Bring every shard of `queries` up to the latest grid instant and forecast it."""
+                  metrics: MetricsSource, sink: PredictionSink, now_seconds: float,
+                  published: Mapping[str, Mapping[str, Any]] | None = None,
+                  ) -> tuple[PassResult, PassCost]:
+        """Bring every shard of `queries` up to the latest grid instant and forecast it.
+        `published`: the predictions the Shards carry now, what a shard not written by this
+        forecaster yet is compared with (a restarted operator rewrites only what changed)."""
         end = self.forecast.grid_end(now_seconds)
+        for name, prediction in (published or {}).items():
+            self.written.setdefault(name, prediction)
         reads = await asyncio.to_thread(self._forget_changed_and_plan_reads, queries, end)
         idle = not reads and self.last is not None and self.last.end_seconds == end
         if idle and not self._due(now_seconds):
@@ -365,18 +370,21 @@ def material(shard: str, old: Mapping[str, Any] | None, new: Mapping[str, Any],
              now_seconds: float) -> bool:
     """Whether `new` says something `old` (the prediction written last for `shard`) does not:
     another model or reason, a peak or upper bound that moved materially (see PEAK_TOLERANCE),
-    or an `old` past its age limit."""
+    or an `old` past its age limit. An `old` read from a Shard that does not parse (edited by
+    hand, written by an older release) is rewritten."""
     if old is None:
         return True
     if any(old.get(key) != new.get(key) for key in ("model", "fallbackReason", "policy",
                                                      "horizon", "metric")):
         return True
     spread = 1.0 + (zlib.crc32(shard.encode()) % 1000) / 1000
-    age = now_seconds - parse_rfc3339(str(old["computedAt"])).timestamp()
-    if age >= MAX_PREDICTION_AGE_SECONDS * spread:
+    try:
+        age = now_seconds - parse_rfc3339(str(old["computedAt"])).timestamp()
+        noise = BAND_SHARE * max(float(old["upper"]) - float(old["lower"]), 0.0)
+        moved = any(abs(float(new[key]) - float(old[key]))
+                    > max(PEAK_TOLERANCE * abs(float(old[key])), noise, 1e-9)
+                    for key in ("peak", "upper"))
+    except (KeyError, TypeError, ValueError):
         return True
-    noise = BAND_SHARE * max(float(old["upper"]) - float(old["lower"]), 0.0)
-    return any(abs(float(new[key]) - float(old[key]))
-               > max(PEAK_TOLERANCE * abs(float(old[key])), noise, 1e-9)
-               for key in ("peak", "upper"))
+    return moved or age >= MAX_PREDICTION_AGE_SECONDS * spread
 
