@@ -263,9 +263,12 @@ def test_a_restarted_operator_rewrites_only_what_the_shards_do_not_already_say()
     cycle(metrics, PolicyState(), names, restarted, published=on_shards)
     assert set(again.writes[0]) == set(names)
     assert restarted.writes == []  # same samples, same forecasts: nothing to say
-    stale = {**on_shards, "s0": {**on_shards["s0"], "model": "an-older-model"},
-             "s1": {**on_shards["s1"], "peak": "not a number"}}
-    cycle(metrics, PolicyState(), names, edited := Sink(), published=stale)
+    carried = {**on_shards, "s0": {**on_shards["s0"], "policy": "another-policy"},
+               "s1": {**on_shards["s1"], "peak": "not a number"},
+               "s2": {**on_shards["s2"], "model": "sarimax", "fallbackReason": ""}}
+    cycle(metrics, PolicyState(), names, edited := Sink(), published=carried)
+    # Another policy's and an unreadable prediction are replaced; a fitted model's with the
+    # same numbers is not replaced by the baseline standing in until the first full fit.
     assert [set(w) for w in edited.writes] == [{"s0", "s1"}]
 
 
@@ -280,6 +283,9 @@ def test_material_change_rules() -> None:
     assert not material("a", old, old, at + 3000)
     assert material("a", old, old, at + 2 * 3600)  # past any shard's age limit
     assert material("a", None, old, at)
+    assert not material("a", old, {**old, "model": "persistence"}, at, same_model=True)
+    assert material("a", old, {**old, "model": "persistence", "peak": 3.1}, at,
+                    same_model=True)
     ages = {name: next(t for t in range(0, 7300, 60) if material(name, old, old, at + t))
             for name in ("s1", "s2", "s3", "s4", "s5", "s6")}
     assert len(set(ages.values())) > 3  # rewrites of shards written together are spread

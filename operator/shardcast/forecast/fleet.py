@@ -80,6 +80,10 @@ class FleetModel:
             self.fitted_at = np.concatenate([self.fitted_at, np.full(len(new), at)])
         self.end_seconds = end_seconds
 
+    def standing_in(self) -> set[str]:
+        """Rows whose forecast is still the baselines' (no full fit yet)."""
+        return {self.names[i] for i in np.flatnonzero(np.isneginf(self.fitted_at))}
+
     def due(self, now_seconds: float, retrain_seconds: float, limit: int,
             eligible: np.ndarray | None = None) -> list[str]:
         """Rows to refit this cycle: never fully fitted first, then the most overdue, at most

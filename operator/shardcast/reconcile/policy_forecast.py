@@ -337,8 +337,12 @@ class PolicyForecaster:
 
     def _changed(self, result: PassResult, spec: PolicySpec, policy_name: str,
                  now_seconds: float) -> dict[str, dict[str, Any]]:
-        """The predictions worth writing: new, materially different, or getting old."""
+        """The predictions worth writing: new, materially different, or getting old. A
+        baseline standing in until a shard's first full fit does not replace a prediction
+        the Shard already carries (a restarted operator's, of a fitted model) unless its
+        numbers differ materially: the model would flip to the stand-in and back."""
         computed_at = datetime.datetime.fromtimestamp(now_seconds, datetime.UTC)
+        standing_in = self.model.standing_in()
         changed = {}
         for shard, forecasted in result.forecast.items():
             status = prediction_status(
@@ -346,7 +350,8 @@ class PolicyForecaster:
                 horizon=spec.forecast.horizon, end_seconds=result.end_seconds,
                 computed_at=computed_at, backtest_mase=result.backtest_mase[shard],
                 fallback_reason=self._fallback_reason(shard, forecasted.forecast.model))
-            if material(shard, self.written.get(shard), status, now_seconds):
+            if material(shard, self.written.get(shard), status, now_seconds,
+                        same_model=shard in standing_in):
                 changed[shard] = status
         return changed
 
@@ -367,15 +372,17 @@ class PolicyForecaster:
 
 
 def material(shard: str, old: Mapping[str, Any] | None, new: Mapping[str, Any],
-             now_seconds: float) -> bool:
+             now_seconds: float, same_model: bool = False) -> bool:
     """Whether `new` says something `old` (the prediction written last for `shard`) does not:
     another model or reason, a peak or upper bound that moved materially (see PEAK_TOLERANCE),
-    or an `old` past its age limit. An `old` read from a Shard that does not parse (edited by
-    hand, written by an older release) is rewritten."""
+    or an `old` past its age limit. `same_model`: another model or reason alone does not
+    count. An `old` read from a Shard that does not parse (edited by hand, written by an older
+    release) is rewritten."""
     if old is None:
         return True
-    if any(old.get(key) != new.get(key) for key in ("model", "fallbackReason", "policy",
-                                                     "horizon", "metric")):
+    identity = ("policy", "horizon", "metric") + (() if same_model else ("model",
+                                                                        "fallbackReason"))
+    if any(old.get(key) != new.get(key) for key in identity):
         return True
     spread = 1.0 + (zlib.crc32(shard.encode()) % 1000) / 1000
     try:
