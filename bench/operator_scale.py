@@ -1012,23 +1012,19 @@ def _wait_planned(kube: Kube, ns: str, policies: list[str], each: int,
 
 def print_restart(n: int, restart: Restart) -> None:
     limit = PREDICTED_TARGETS.get(n)
-
-    def cell(v: float | None, fmt: str = "{:.1f}") -> str:
-        return "n/a" if v is None else fmt.format(v)
-
-    print(f"\n  N = {n:,}, restarted on the same objects (finalizers and statuses in place)")
-    print(f"    every policy planned with all shards forecast (s) {cell(restart.planned_s):>10}"
-          f"   {'<= ' + format(limit, '.0f') if limit else '-'}")
-    print(f"    first policy evaluation (s)                       {cell(restart.first_s):>10}")
-    print(f"    operator CPU until planned (s)                    {cell(restart.cpu_s):>10}")
-    print(f"    API writes of shardcast.io until planned, all ns  "
-          f"{cell(restart.writes, '{:.0f}'):>10}")
-    print(f"    peak RSS, operator + children (MiB)               "
-          f"{cell(restart.peak_rss_mib, '{:.0f}'):>10}")
-    print(f"    liveness worst response (ms)                      "
-          f"{cell(restart.live_worst_ms, '{:.0f}'):>10}")
+    print_table(f"  N = {n:,}, restarted on the same objects (finalizers and statuses in place)", [
+        Row("every policy planned with all shards forecast (s)", restart.planned_s, None,
+            f"<= {limit:.0f}" if limit else "-", _at_most(restart.planned_s, limit)),
+        Row("first policy evaluation (s)", restart.first_s, None, "-", None),
+        Row("operator CPU until planned (s)", restart.cpu_s, None, "-", None),
+        Row("API writes of shardcast.io until planned, all ns", restart.writes, None, "-", None,
+            "{:.0f}"),
+        Row("peak RSS, operator + children (MiB)", restart.peak_rss_mib, None, "-", None,
+            "{:.0f}"),
+        Row("liveness worst response (ms)", restart.live_worst_ms, None, "-", None, "{:.0f}")],
+        has_base=False)
     if restart.problem:
-        print(f"    restart: {restart.problem}")
+        print(f"  restart: {restart.problem}")
 
 
 def diagnose(kube: Kube, ns: str, policies: list[str]) -> list[str]:

@@ -115,6 +115,7 @@ def node_status(snapshot_: Snapshot, settings: PlannerSettings, end_seconds: int
     by_node: dict[str, list[ShardView]] = {}
     for shard in snapshot_.shards:
         by_node.setdefault(shard.node, []).append(shard)
+    z = band_z(settings.interval_level)
     for node in snapshot_.nodes:
         mine = by_node.get(node.name, [])
         if mine:
@@ -125,8 +126,8 @@ def node_status(snapshot_: Snapshot, settings: PlannerSettings, end_seconds: int
         band = np.sqrt(spread) if settings.trigger == "upper" else 0.0
         projected = (point + band) / node.capacity
         peak = int(np.argmax(projected))
-        over = minutes_over(point[1:], spread[1:], node.capacity, settings.threshold,
-                            band_z(settings.interval_level), settings.step_seconds / 60)
+        over = minutes_over(point[1:], spread[1:], node.capacity, settings.threshold, z,
+                            settings.step_seconds / 60)
         entry = {
             "name": node.name, "capacity": node.capacity,
             "utilization": round(float(point[0] / node.capacity) * 100, 2),

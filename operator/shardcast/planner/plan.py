@@ -128,6 +128,7 @@ def _best_move(node: str, shards: list[ShardView], projection: _Projection,
     before = projection.utilization(projection.point[source], projection.spread[source],
                                     source)
     overload_before = np.maximum(before - settings.threshold, 0.0)
+    z = band_z(settings.interval_level)
     best: tuple[tuple[bool, float], Move, ShardView, int, int] | None = None
     reasons: list[str] = []
     for shard in shards:
@@ -159,8 +160,8 @@ def _best_move(node: str, shards: list[ShardView], projection: _Projection,
         fixes = bool(remaining[lead:].max() <= settings.threshold)
         recent = recent_moves(shard.name, snapshot.moves, snapshot.now_seconds,
                               settings.cooldown_seconds)
-        risk = minutes_over(target_point, target_spread, capacity, settings.threshold,
-                            band_z(settings.interval_level), settings.step_seconds / 60)
+        risk = minutes_over(target_point, target_spread, capacity, settings.threshold, z,
+                            settings.step_seconds / 60)
         for target in map(int, np.flatnonzero(fits)):
             price = cost(shard.size_bytes, float(shard.load[0]), float(capacity[source]),
                          float(risk[target]), recent, settings)
