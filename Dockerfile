@@ -13,9 +13,10 @@ RUN python -m venv /opt/shardcast \
 FROM python:3.11.13-slim-bookworm
 # Bytecode was compiled at build time: the root filesystem is read-only when running.
 ENV PATH=/opt/shardcast/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp
-# pg_dump and psql for the PostgreSQL data plane's sync Job (`shardcast dataplane postgres sync`).
+# pg_dump and psql for the PostgreSQL data plane's sync Job (`shardcast dataplane postgres sync`);
+# libgomp, the OpenMP runtime LightGBM's wheel links against (the boosted forecast model).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends "postgresql-client-15=15.*" \
+    && apt-get install -y --no-install-recommends "postgresql-client-15=15.*" libgomp1 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/shardcast /opt/shardcast
 # Numeric, so the kubelet can verify runAsNonRoot without reading /etc/passwd.

@@ -1,5 +1,5 @@
-"""Forecasting many shards at once: Holt-Winters, seasonal-naive and persistence side by side,
-the best of the three chosen per shard by their errors on recent history.
+"""Forecasting many shards at once: Holt-Winters, seasonal-naive, persistence and one boosted
+model across the batch side by side, the best chosen per shard by its errors on recent history.
 
 Persistence (the load now, carried forward) is what every reactive rebalancer assumes; at short
 horizons it is the baseline to beat, and on a shard whose regime just changed it often wins.
@@ -11,17 +11,23 @@ array operations rather than 10,000 model refits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from shardcast.forecast.bands import ErrorBands
+from shardcast.forecast.boosted import Boosted
 from shardcast.forecast.holt_winters import GRID, HoltWintersState, initial_state
 
 MAX_ERROR_CELLS = 2_000_000  # errors per model kept at once while calibrating (float64: 16 MB)
 RECENT_BAND_SEASONS = 2  # intervals from the errors of the last two seasons' origins
-SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE = 0, 1, 2
-MODEL_NAMES = ("seasonal-naive", "holt-winters", "persistence")  # indexed by the codes above
+SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, BOOSTED = 0, 1, 2, 3
+MODEL_NAMES = ("seasonal-naive", "holt-winters", "persistence", "boosted")  # by the codes above
+ALL_MODELS = (SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, BOOSTED)
+FITTED_MODELS = (HOLT_WINTERS, BOOSTED)  # the rest (the baselines) need no fit
+# Those a single shard's history can be backtested with (`challenge`); the boosted model learns
+# from a whole batch.
+PER_SHARD_MODELS = (SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE)
 
 
 @dataclass
@@ -36,6 +42,12 @@ class BatchForecaster:
     mae: np.ndarray  # (n, len(MODEL_NAMES)): each model's backtest mean absolute error
     scale: np.ndarray  # in-sample seasonal-naive MAE: the denominator of MASE
     interval_level: float
+    boosters: tuple[Boosted, ...] = ()  # the boosted models rows use (one per fitted chunk)
+    booster: np.ndarray = field(default_factory=lambda: np.empty(0, int))  # index, -1: none
+
+    def __post_init__(self) -> None:
+        if len(self.booster) != self.size:
+            self.booster = np.full(self.size, -1)
 
     @property
     def size(self) -> int:
@@ -66,15 +78,43 @@ class BatchForecaster:
             [self.model[:, None] == HOLT_WINTERS, self.model[:, None] == PERSISTENCE],
             [self.holt_winters.point(steps), np.repeat(self.last[:, None], steps, axis=1)],
             self.recent[:, slots])
+        self._boosted_point(point)
         lower = np.maximum(point + self.bands.lower[:, :steps], 0.0)
         upper = np.maximum(point + self.bands.upper[:, :steps], 0.0)
         return np.maximum(point, 0.0), lower, upper
+
+    def _boosted_point(self, point: np.ndarray) -> None:
+        """Overwrite the rows that chose the boosted model with its forecast, from the season
+        of samples kept (oldest first), each row with the model its fit trained."""
+        season = None
+        for index in np.unique(self.booster[self.model == BOOSTED]):
+            if season is None:
+                season = np.roll(self.recent, -self.holt_winters.phase, axis=1)
+            rows = np.flatnonzero((self.model == BOOSTED) & (self.booster == index))
+            booster = self.boosters[index]
+            ahead = booster.predict(season, rows, np.full(len(rows), season.shape[1] - 1),
+                                    self.scale)
+            point[rows] = ahead[:, :point.shape[1]]
 
     def take(self, rows: np.ndarray) -> BatchForecaster:
         """The forecaster of a subset of the shards (copies)."""
         return BatchForecaster(self.holt_winters.take(rows), self.recent[rows], self.last[rows],
                                self.model[rows], self.bands.take(rows), self.mae[rows],
-                               self.scale[rows], self.interval_level)
+                               self.scale[rows], self.interval_level, self.boosters,
+                               self.booster[rows])._pruned()
+
+    def _pruned(self) -> BatchForecaster:
+        """The boosted models no row uses any longer dropped, one copy of each kept (a refit
+        assigned back brings its model again), the rows' indexes renumbered."""
+        kept: list[Boosted] = []
+        renumber = np.full(len(self.boosters) + 1, -1)  # the last entry maps -1 to itself
+        for index in np.unique(self.booster[self.booster >= 0]):
+            model = self.boosters[index]
+            same = [k for k, other in enumerate(kept) if other is model]
+            renumber[index] = same[0] if same else len(kept)
+            kept += [] if same else [model]
+        self.booster, self.boosters = renumber[self.booster], tuple(kept)
+        return self
 
     def rephased(self, phase: int) -> BatchForecaster:
         """The same state with season slots renumbered so the next sample falls in `phase`.
@@ -101,12 +141,14 @@ class BatchForecaster:
                                                                 other.model)
         self.bands.lower[rows], self.bands.upper[rows] = other.bands.lower, other.bands.upper
         self.mae[rows], self.scale[rows] = other.mae, other.scale
+        self.booster[rows] = np.where(other.booster >= 0, other.booster + len(self.boosters), -1)
+        self.boosters = self.boosters + other.boosters
+        self._pruned()
 
 
 def fit(history: np.ndarray, period: int, horizon_steps: int, interval_level: float,
         calibration_origins: int | None = None,
-        models: tuple[int, ...] = (SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE),
-        ) -> BatchForecaster:
+        models: tuple[int, ...] = ALL_MODELS) -> BatchForecaster:
     """Fit every row of `history` (n, T): gap-free, on one grid, T > period + horizon; each
     row gets whichever of `models` (codes) backtests best."""
     rows = max(1, MAX_ERROR_CELLS // (_origins(history, period, horizon_steps,
@@ -117,7 +159,7 @@ def fit(history: np.ndarray, period: int, horizon_steps: int, interval_level: fl
 
 
 def _origins(history: np.ndarray, period: int, horizon: int, requested: int | None) -> int:
-    """Calibration origins: about three seasons, never more than a quarter of the history."""
+    """Calibration origins: seven seasons, never more than half of what follows the first."""
     wanted = requested if requested is not None else 7 * period
     return max(1, min(wanted, (history.shape[1] - period - horizon) // 2 or 1))
 
@@ -129,6 +171,11 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
     start = length - origins - horizon  # first calibration origin
     errors = {SEASONAL_NAIVE: _naive_errors(history, period, horizon, start, origins),
               PERSISTENCE: _persistence_errors(history, horizon, start, origins)}
+    scale = naive_scale(history, period)
+    booster = (Boosted.train(history, scale, period, horizon, start, np.random.default_rng(0))
+               if BOOSTED in models else None)
+    if booster is not None:
+        errors[BOOSTED] = _boosted_errors(history, booster, scale, start, origins)
     if HOLT_WINTERS in models:
         state, errors[HOLT_WINTERS] = _fit_holt_winters(history, period, horizon, start)
     else:  # the baselines alone need no fit; the state only keeps the season slots in step
@@ -138,14 +185,14 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
     # outweighs a week of the old regime and the model that follows it wins.
     weights = 0.5 ** ((origins - 1 - np.arange(origins)) / period)
     mae = np.full((n, len(MODEL_NAMES)), np.inf)
-    for code in models:
+    for code in errors.keys() & set(models):
         per_origin = np.nanmean(np.abs(errors[code]), axis=2)  # (origins, n)
         mae[:, code] = np.nan_to_num(np.average(per_origin, axis=0, weights=weights),
                                      nan=np.inf)
     # A tie (a flat series) goes to the lower code: seasonal-naive, the long-standing baseline.
     model = np.argmin(mae, axis=1)
     chosen_errors = np.empty((origins, n, horizon))
-    for code in models:
+    for code in errors.keys() & set(models):
         rows = model == code
         chosen_errors[:, rows] = errors[code][:, rows]
     recent = np.empty((n, period))
@@ -154,7 +201,21 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
         holt_winters=state, recent=recent, last=history[:, -1].astype(float), model=model,
         bands=ErrorBands.from_errors(chosen_errors[-min(origins, RECENT_BAND_SEASONS * period):],
                                      interval_level), mae=mae,
-        scale=naive_scale(history, period), interval_level=interval_level)
+        scale=scale, interval_level=interval_level,
+        boosters=() if booster is None else (booster,),
+        booster=np.where(model == BOOSTED, 0, -1))
+
+
+def _boosted_errors(history: np.ndarray, booster: Boosted, scale: np.ndarray, start: int,
+                    origins: int) -> np.ndarray:
+    """actual - the boosted forecast at each origin start..., (origins, n, horizon): out of
+    sample, since the model learnt only from targets before `start`."""
+    n, horizon = len(history), booster.horizon
+    at = start + np.arange(origins)
+    rows, origin = np.repeat(np.arange(n), origins), np.tile(at, n)
+    steps = np.arange(1, horizon + 1)
+    predicted = booster.predict(history, rows, origin, scale).reshape(n, origins, horizon)
+    return np.asarray((history[:, at[:, None] + steps[None, :]] - predicted).transpose(1, 0, 2))
 
 
 def _fit_holt_winters(history: np.ndarray, period: int, horizon: int,
@@ -224,4 +285,8 @@ def _concatenate(parts: list[BatchForecaster]) -> BatchForecaster:
         model=cat([p.model for p in parts]),
         bands=ErrorBands(cat([p.bands.lower for p in parts]), cat([p.bands.upper for p in parts])),
         mae=cat([p.mae for p in parts]), scale=cat([p.scale for p in parts]),
-        interval_level=parts[0].interval_level)
+        interval_level=parts[0].interval_level,
+        boosters=tuple(b for p in parts for b in p.boosters),
+        booster=cat([np.where(p.booster >= 0, p.booster + offset, -1)
+                     for p, offset in zip(parts, np.cumsum([0] + [len(p.boosters) for p in parts]),
+                                          strict=False)]))._pruned()

@@ -35,7 +35,8 @@ from shardcast.reconcile.ports import MetricsSource, PredictionSink
 # (`challengers`), and the vectorised Holt-Winters, the same additive damped family, stands in
 # for them until a challenger wins, saying so in the prediction.
 MODELS = {
-    "auto": (batch.SEASONAL_NAIVE, batch.HOLT_WINTERS, batch.PERSISTENCE),
+    "auto": batch.ALL_MODELS,
+    "boosted": (batch.BOOSTED,),
     "holt-winters": (batch.HOLT_WINTERS,),
     "ets": (batch.HOLT_WINTERS,),
     "sarimax": (batch.HOLT_WINTERS,),
@@ -211,7 +212,7 @@ class PolicyForecaster:
         spec = self.forecast
         self._absorb(end)
         models = MODELS.get(spec.model, MODELS["auto"])
-        baselines = tuple(m for m in models if m != batch.HOLT_WINTERS) or (
+        baselines = tuple(m for m in models if m not in batch.FITTED_MODELS) or (
             batch.SEASONAL_NAIVE, batch.PERSISTENCE)
         full = baselines == models
         joining = [n for n in self.store.names if n not in self.model]
@@ -265,13 +266,17 @@ class PolicyForecaster:
         challengers = CHALLENGERS.get(spec.model, ())
         if not challengers or self.model.forecaster is None:
             return
-        incumbents = tuple(batch.MODEL_NAMES[m] for m in MODELS.get(spec.model, MODELS["auto"]))
+        incumbents = tuple(batch.MODEL_NAMES[m] for m in MODELS.get(spec.model, MODELS["auto"])
+                           if m in batch.PER_SHARD_MODELS)
         context = spec.context(end)
-        # Only shards whose prediction is out (a first cycle's CPU goes to the predictions)
-        # and whose window is filled.
+        # Only shards whose prediction is out (a first cycle's CPU goes to the predictions),
+        # whose window is filled and whose batch model is not the boosted one (learnt across
+        # the batch, it cannot be backtested on one shard's window for a fair comparison).
         filled = self._filled(self.model.names)
-        ready = [name for name, whole in zip(self.model.names, filled, strict=True)
-                 if whole and name in self.written]
+        boosted = self.model.forecaster.model == batch.BOOSTED
+        ready = [name for name, whole, across in zip(self.model.names, filled, boosted,
+                                                      strict=True)
+                 if whole and not across and name in self.written]
         for shard in self.challengers.due(ready, now_seconds, spec.retrain_seconds):
             window = self.store.window(self.store.rows([shard]))[0]
             self.challengers.submit(shard, Challenge(window, context, incumbents, challengers),
