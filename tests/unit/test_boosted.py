@@ -6,6 +6,7 @@ import numpy as np
 
 from shardcast.forecast import batch
 from shardcast.forecast.boosted import Boosted, anchor_steps
+from shardcast.forecast.fleet import FleetModel
 
 PERIOD = 48
 HORIZON = 12
@@ -92,3 +93,46 @@ def test_without_boosted_among_the_models_no_model_is_trained() -> None:
     fitted = batch.fit(shards(10, 14), PERIOD, HORIZON, 0.9,
                        models=(batch.SEASONAL_NAIVE, batch.PERSISTENCE))
     assert fitted.boosters == () and not np.any(fitted.model == batch.BOOSTED)
+
+
+def test_a_policy_trains_its_boosted_model_once_per_retrain_interval_and_shares_it() -> None:
+    history = shards(24, 10)
+    end, hour = history.shape[1] * 300, 3600.0
+    model = FleetModel()
+
+    def fit(rows: slice, now: float, window: int = history.shape[1]) -> None:
+        names = [f"s{i}" for i in range(24)][rows]
+        model.fit(names, history[rows, -window:], end, PERIOD, HORIZON, 0.9, now, hour,
+                  batch.ALL_MODELS)
+
+    fit(slice(0, 12), 0.0)
+    first = model.boosted
+    assert first is not None and first.held_out is not first.current
+    fit(slice(12, 24), 60.0)  # the next chunk, within the interval: the same model
+    assert model.boosted is first
+    forecaster = model.forecaster
+    assert forecaster is not None and forecaster.boosters == (first.current,)
+    assert np.all((forecaster.booster == 0) == (forecaster.model == batch.BOOSTED))
+    fit(slice(0, 12), hour)  # the interval has passed: trained again
+    assert model.boosted is not first
+
+
+def test_a_longer_window_than_the_model_was_trained_on_trains_it_again() -> None:
+    history = shards(8, 10)
+    end = history.shape[1] * 300
+    model = FleetModel()
+    names = [f"s{i}" for i in range(8)]
+    model.fit(names[:4], history[:4, -8 * PERIOD:], end, PERIOD, HORIZON, 0.9, 0.0, 3600.0,
+              batch.ALL_MODELS)
+    first = model.boosted
+    model.fit(names[4:], history[4:], end, PERIOD, HORIZON, 0.9, 1.0, 3600.0, batch.ALL_MODELS)
+    assert first is not None and model.boosted is not first
+
+
+def test_origins_without_an_error_are_left_out_of_the_weighted_error() -> None:
+    errors = np.full((4, 2, 3), np.nan)
+    errors[1, 0] = [1.0, -1.0, 1.0]
+    errors[3, 0] = [-3.0, 3.0, 3.0]
+    weights = np.array([8.0, 1.0, 8.0, 3.0])
+    mae = batch._weighted_mae(errors, weights)
+    assert mae[0] == (1.0 * 1 + 3.0 * 3) / 4 and np.isinf(mae[1])

@@ -16,11 +16,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from shardcast.forecast.bands import ErrorBands
-from shardcast.forecast.boosted import Boosted
+from shardcast.forecast.boosted import Boosted, BoostedPair
 from shardcast.forecast.holt_winters import GRID, HoltWintersState, initial_state
 
 MAX_ERROR_CELLS = 2_000_000  # errors per model kept at once while calibrating (float64: 16 MB)
 RECENT_BAND_SEASONS = 2  # intervals from the errors of the last two seasons' origins
+# The boosted model is backtested from every fourth of those origins only: its forecasts cost
+# more than the recursions', and 144 origins a day at 5-minute steps still calibrate a band.
+BOOSTED_ORIGIN_STRIDE = 4
 SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, BOOSTED = 0, 1, 2, 3
 MODEL_NAMES = ("seasonal-naive", "holt-winters", "persistence", "boosted")  # by the codes above
 ALL_MODELS = (SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, BOOSTED)
@@ -147,15 +150,41 @@ class BatchForecaster:
 
 
 def fit(history: np.ndarray, period: int, horizon_steps: int, interval_level: float,
-        calibration_origins: int | None = None,
-        models: tuple[int, ...] = ALL_MODELS) -> BatchForecaster:
+        calibration_origins: int | None = None, models: tuple[int, ...] = ALL_MODELS,
+        boosted: BoostedPair | None = None) -> BatchForecaster:
     """Fit every row of `history` (n, T): gap-free, on one grid, T > period + horizon; each
-    row gets whichever of `models` (codes) backtests best."""
+    row gets whichever of `models` (codes) backtests best. The boosted model is `boosted`
+    when given (trained on this window or an earlier one, see `train_boosted`), else trained
+    here on `history`."""
+    if BOOSTED in models and boosted is None:
+        boosted = train_boosted(history, period, horizon_steps, calibration_origins)
+    held_out = boosted.held_out if boosted is not None and BOOSTED in models else None
     rows = max(1, MAX_ERROR_CELLS // (_origins(history, period, horizon_steps,
                                                 calibration_origins) * horizon_steps))
     parts = [_fit_chunk(history[i:i + rows], period, horizon_steps, interval_level,
-                        calibration_origins, models) for i in range(0, len(history), rows)]
-    return parts[0] if len(parts) == 1 else _concatenate(parts)
+                        calibration_origins, models, held_out)
+             for i in range(0, len(history), rows)]
+    fitted = parts[0] if len(parts) == 1 else _concatenate(parts)
+    if held_out is not None and boosted is not None:
+        fitted.boosters = (boosted.current,)
+        fitted.booster = np.where(fitted.model == BOOSTED, 0, -1)
+    return fitted._pruned()
+
+
+def train_boosted(history: np.ndarray, period: int, horizon_steps: int,
+                  calibration_origins: int | None = None) -> BoostedPair | None:
+    """The boosted model of a policy from its shards' windows `history` (n, T): one learnt
+    before the calibration origins `fit` backtests from, one on everything; None when the
+    windows are too short. Reused by later fits, the first stays out of sample: their windows
+    end later, so their calibration origins start later still."""
+    length = history.shape[1]
+    start = length - _origins(history, period, horizon_steps, calibration_origins) - horizon_steps
+    scale = naive_scale(history, period)
+    held_out = Boosted.train(history, scale, period, horizon_steps, start,
+                             np.random.default_rng(0))
+    current = Boosted.train(history, scale, period, horizon_steps, length,
+                            np.random.default_rng(0))
+    return None if held_out is None or current is None else BoostedPair(held_out, current)
 
 
 def _origins(history: np.ndarray, period: int, horizon: int, requested: int | None) -> int:
@@ -165,15 +194,14 @@ def _origins(history: np.ndarray, period: int, horizon: int, requested: int | No
 
 
 def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: float,
-               calibration_origins: int | None, models: tuple[int, ...]) -> BatchForecaster:
+               calibration_origins: int | None, models: tuple[int, ...],
+               booster: Boosted | None) -> BatchForecaster:
     n, length = history.shape
     origins = _origins(history, period, horizon, calibration_origins)
     start = length - origins - horizon  # first calibration origin
     errors = {SEASONAL_NAIVE: _naive_errors(history, period, horizon, start, origins),
               PERSISTENCE: _persistence_errors(history, horizon, start, origins)}
     scale = naive_scale(history, period)
-    booster = (Boosted.train(history, scale, period, horizon, start, np.random.default_rng(0))
-               if BOOSTED in models else None)
     if booster is not None:
         errors[BOOSTED] = _boosted_errors(history, booster, scale, start, origins)
     if HOLT_WINTERS in models:
@@ -186,9 +214,7 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
     weights = 0.5 ** ((origins - 1 - np.arange(origins)) / period)
     mae = np.full((n, len(MODEL_NAMES)), np.inf)
     for code in errors.keys() & set(models):
-        per_origin = np.nanmean(np.abs(errors[code]), axis=2)  # (origins, n)
-        mae[:, code] = np.nan_to_num(np.average(per_origin, axis=0, weights=weights),
-                                     nan=np.inf)
+        mae[:, code] = _weighted_mae(errors[code], weights)
     # A tie (a flat series) goes to the lower code: seasonal-naive, the long-standing baseline.
     model = np.argmin(mae, axis=1)
     chosen_errors = np.empty((origins, n, horizon))
@@ -206,16 +232,34 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
         booster=np.where(model == BOOSTED, 0, -1))
 
 
+def _weighted_mae(errors: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mean |error| per row (n,) from errors (origins, n, horizon), origins weighted; origins
+    with no error known (NaN) left out, inf for a row with none."""
+    known = ~np.isnan(errors)
+    count = known.sum(axis=2)
+    per_origin = np.where(known, np.abs(errors), 0.0).sum(axis=2) / np.maximum(count, 1)
+    weight = np.where(count > 0, weights[:, None], 0.0)
+    total = weight.sum(axis=0)
+    return np.where(total > 0, (per_origin * weight).sum(axis=0) / np.where(total > 0, total, 1),
+                    np.inf)
+
+
 def _boosted_errors(history: np.ndarray, booster: Boosted, scale: np.ndarray, start: int,
                     origins: int) -> np.ndarray:
-    """actual - the boosted forecast at each origin start..., (origins, n, horizon): out of
-    sample, since the model learnt only from targets before `start`."""
-    n, horizon = len(history), booster.horizon
-    at = start + np.arange(origins)
-    rows, origin = np.repeat(np.arange(n), origins), np.tile(at, n)
+    """actual - the boosted forecast, (origins, n, horizon) for the origins start...: out of
+    sample, since the model learnt only from targets before `start`. Known at every
+    BOOSTED_ORIGIN_STRIDE-th origin of the last seasons the bands read (counted back from the
+    newest), NaN at the rest."""
+    n, horizon, period = len(history), booster.horizon, booster.period
+    errors = np.full((origins, n, horizon), np.nan)
+    picked = np.arange(origins - 1, max(0, origins - RECENT_BAND_SEASONS * period) - 1,
+                       -BOOSTED_ORIGIN_STRIDE)[::-1]
+    at = start + picked
+    rows, origin = np.repeat(np.arange(n), len(at)), np.tile(at, n)
     steps = np.arange(1, horizon + 1)
-    predicted = booster.predict(history, rows, origin, scale).reshape(n, origins, horizon)
-    return np.asarray((history[:, at[:, None] + steps[None, :]] - predicted).transpose(1, 0, 2))
+    predicted = booster.predict(history, rows, origin, scale).reshape(n, len(at), horizon)
+    errors[picked] = (history[:, at[:, None] + steps[None, :]] - predicted).transpose(1, 0, 2)
+    return errors
 
 
 def _fit_holt_winters(history: np.ndarray, period: int, horizon: int,

@@ -25,6 +25,7 @@ LAGS = (1, 2, 3, 6, 12)  # steps back: the recent slope at several scales
 MEANS = (6, 24, 96)  # steps in a rolling mean, besides one whole season
 ANCHORS = 4  # direct models per fit
 TRAIN_SAMPLES = 20_000  # (row, origin) pairs a fit learns from, drawn at random
+TRAIN_ROWS = 1_000  # rows those pairs are drawn from: bounds the copies a fit makes
 MIN_TRAIN_ORIGINS = 48  # fewer origins before the backtest window than this: no model
 ROUNDS = 100
 PARAMS = {"objective": "l1", "learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 50,
@@ -52,6 +53,16 @@ def _widths(period: int) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
+class BoostedPair:
+    """The model a batch is scored with and the one it forecasts with. Trained once per
+    retrain interval for a whole policy and shared by its fits: training costs about the same
+    for ten shards as for ten thousand, and fits are made a few hundred shards at a time."""
+
+    held_out: Boosted  # learnt from targets before the backtest window: honest errors
+    current: Boosted  # refitted on the whole window: the regime the forecast continues
+
+
+@dataclass(frozen=True)
 class Boosted:
     """Direct models at `anchors`, predicting (y[t+h] - y[t]) / scale from `features`."""
 
@@ -69,6 +80,8 @@ class Boosted:
         usable = np.flatnonzero(scale > 0)
         if last - first < MIN_TRAIN_ORIGINS or not len(usable):
             return None
+        if len(usable) > TRAIN_ROWS:
+            usable = np.sort(rng.choice(usable, TRAIN_ROWS, replace=False))
         pairs = len(usable) * (last - first + 1)
         pick = rng.choice(pairs, size=min(TRAIN_SAMPLES, pairs), replace=False)
         rows, origins = usable[pick // (last - first + 1)], first + pick % (last - first + 1)

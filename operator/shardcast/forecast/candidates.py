@@ -92,7 +92,7 @@ class HoltWinters:
 
     def fit(self, train: np.ndarray, context: Context) -> Fitted:
         fitted = batch.fit(train[None, :], context.period_steps, context.horizon_steps,
-                           context.interval_level)
+                           context.interval_level, models=(batch.HOLT_WINTERS,))
         state = fitted.holt_winters
         seasonal = float(np.any(state.season != 0))
         return _HoltWintersFitted(

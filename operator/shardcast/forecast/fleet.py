@@ -14,6 +14,7 @@ import numpy as np
 
 from shardcast.forecast import batch
 from shardcast.forecast.batch import BatchForecaster
+from shardcast.forecast.boosted import BoostedPair
 
 
 @dataclass
@@ -24,6 +25,9 @@ class FleetModel:
     forecaster: BatchForecaster | None = None
     fitted_at: np.ndarray = field(default_factory=lambda: np.empty(0))
     end_seconds: int | None = None
+    boosted: BoostedPair | None = None  # the policy's boosted model, shared by its fits
+    boosted_at: float = -math.inf  # when it was trained
+    boosted_window: int = 0  # on windows of how many samples
 
     def __post_init__(self) -> None:
         self._rename(self.names)
@@ -55,16 +59,25 @@ class FleetModel:
         self.end_seconds = end_seconds
 
     def fit(self, names: list[str], histories: np.ndarray, end_seconds: int, period: int,
-            horizon: int, interval_level: float, now_seconds: float,
+            horizon: int, interval_level: float, now_seconds: float, retrain_seconds: float,
             models: tuple[int, ...], full: bool = True) -> None:
         """(Re)fit `names` on their histories (rows x T, gap-free) ending at `end_seconds`,
         which must be the instant the model has absorbed. A fit that is not `full` (the
-        baselines standing in) leaves the rows due at once."""
+        baselines standing in) leaves the rows due at once. The boosted model is trained on
+        the first fit's rows of each retrain interval and reused by the fits after it, unless
+        their windows are longer (backfill went on): a longer window backtests from earlier
+        origins, which the model held out for scoring may have learnt from."""
         if not names:
             return
         if self.forecaster is not None and self.end_seconds != end_seconds:
             raise ValueError(f"fit ends at {end_seconds}, the model at {self.end_seconds}")
-        fitted = batch.fit(histories, period, horizon, interval_level, models=models)
+        if batch.BOOSTED in models and (self.boosted is None
+                                        or now_seconds - self.boosted_at >= retrain_seconds
+                                        or histories.shape[1] > self.boosted_window):
+            self.boosted = batch.train_boosted(histories, period, horizon)
+            self.boosted_at, self.boosted_window = now_seconds, histories.shape[1]
+        fitted = batch.fit(histories, period, horizon, interval_level, models=models,
+                           boosted=self.boosted)
         old = [i for i, n in enumerate(names) if n in self._by_name]
         new = [i for i, n in enumerate(names) if n not in self._by_name]
         if old and self.forecaster is not None:

@@ -322,7 +322,8 @@ class PolicyForecaster:
             good = [i for i, n in enumerate(chunk) if n not in refused]
             self.model.retain(set(self.model.names) - set(refused))
             self.model.fit([chunk[i] for i in good], clean[good], end, spec.period_steps,
-                           spec.horizon_steps, spec.interval_level, now_seconds, models, full)
+                           spec.horizon_steps, spec.interval_level, now_seconds,
+                           spec.retrain_seconds, models, full)
         return refused
 
     @staticmethod
