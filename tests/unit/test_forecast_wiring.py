@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from shardcast.api import durations
 from shardcast.api.metrics import MetricNotConfigured, shard_query
+from shardcast.forecast import batch
 from shardcast.forecast.fleet import FleetModel
+from shardcast.reconcile.policy_forecast import MODELS
+
+CRDS = Path(__file__).resolve().parents[2] / "crds"
 
 
 def test_shard_query_uses_the_template_with_the_shards_labels() -> None:
@@ -49,3 +55,25 @@ def test_never_fitted_rows_come_first_then_the_most_overdue_within_the_budget() 
     assert model.due(now_seconds=3600.0, retrain_seconds=3600, limit=2) == ["b", "c"]
     assert model.due(now_seconds=3600.0, retrain_seconds=3600, limit=10) == ["b", "c"]
     assert model.due(now_seconds=3700.0, retrain_seconds=3600, limit=10) == ["b", "c", "a"]
+
+
+def _enums(node: object, key: str) -> list[list[str]]:
+    """Every enum under a property named `key` in a CRD's schema."""
+    if isinstance(node, dict):
+        here = node.get(key)
+        found = [here["enum"]] if isinstance(here, dict) and "enum" in here else []
+        return found + [e for value in node.values() for e in _enums(value, key)]
+    if isinstance(node, list):
+        return [e for value in node for e in _enums(value, key)]
+    return []
+
+
+@pytest.mark.parametrize("crd", ["shard.yaml", "shardmigration.yaml", "migrationpolicy.yaml"])
+def test_every_model_the_operator_can_name_is_one_the_api_server_accepts(crd: str) -> None:
+    """A model missing from an enum would have its status write refused by the API server."""
+    schema = yaml.safe_load((CRDS / crd).read_text())
+    enums = _enums(schema, "model")
+    assert enums
+    for enum in enums:
+        assert set(MODELS) - {"auto"} <= set(enum)
+        assert set(batch.MODEL_NAMES) <= set(enum)
