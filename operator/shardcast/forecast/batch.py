@@ -21,8 +21,8 @@ from shardcast.forecast.holt_winters import GRID, HoltWintersState, initial_stat
 
 MAX_ERROR_CELLS = 2_000_000  # errors per model kept at once while calibrating (float64: 16 MB)
 RECENT_BAND_SEASONS = 2  # intervals from the errors of the last two seasons' origins
-# The boosted model is backtested from every fourth of those origins only: its forecasts cost
-# more than the recursions', and 144 origins a day at 5-minute steps still calibrate a band.
+# The boosted model is backtested from every fourth origin only: its forecasts cost more than
+# the recursions', and 72 origins a day at 5-minute steps still calibrate a band.
 BOOSTED_ORIGIN_STRIDE = 4
 SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, BOOSTED = 0, 1, 2, 3
 MODEL_NAMES = ("seasonal-naive", "holt-winters", "persistence", "boosted")  # by the codes above
@@ -213,8 +213,12 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
     # outweighs a week of the old regime and the model that follows it wins.
     weights = 0.5 ** ((origins - 1 - np.arange(origins)) / period)
     mae = np.full((n, len(MODEL_NAMES)), np.inf)
+    # Every model is scored on the same origins: those the boosted model was backtested from
+    # when it is in the running (a model scored on easier days would win by that alone).
+    scored = (np.flatnonzero(~np.isnan(errors[BOOSTED][:, 0, 0])) if BOOSTED in errors
+              else np.arange(origins))
     for code in errors.keys() & set(models):
-        mae[:, code] = _weighted_mae(errors[code], weights)
+        mae[:, code] = _weighted_mae(errors[code][scored], weights[scored])
     # A tie (a flat series) goes to the lower code: seasonal-naive, the long-standing baseline.
     model = np.argmin(mae, axis=1)
     chosen_errors = np.empty((origins, n, horizon))
@@ -248,12 +252,10 @@ def _boosted_errors(history: np.ndarray, booster: Boosted, scale: np.ndarray, st
                     origins: int) -> np.ndarray:
     """actual - the boosted forecast, (origins, n, horizon) for the origins start...: out of
     sample, since the model learnt only from targets before `start`. Known at every
-    BOOSTED_ORIGIN_STRIDE-th origin of the last seasons the bands read (counted back from the
-    newest), NaN at the rest."""
-    n, horizon, period = len(history), booster.horizon, booster.period
+    BOOSTED_ORIGIN_STRIDE-th origin (counted back from the newest), NaN at the rest."""
+    n, horizon = len(history), booster.horizon
     errors = np.full((origins, n, horizon), np.nan)
-    picked = np.arange(origins - 1, max(0, origins - RECENT_BAND_SEASONS * period) - 1,
-                       -BOOSTED_ORIGIN_STRIDE)[::-1]
+    picked = np.arange(origins - 1, -1, -BOOSTED_ORIGIN_STRIDE)[::-1]
     at = start + picked
     rows, origin = np.repeat(np.arange(n), len(at)), np.tile(at, n)
     steps = np.arange(1, horizon + 1)
