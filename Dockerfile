@@ -16,7 +16,7 @@ ENV PATH=/opt/shardcast/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 H
 # pg_dump and psql for the PostgreSQL data plane's sync Job (`shardcast dataplane postgres sync`);
 # libgomp, the OpenMP runtime LightGBM's wheel links against (the boosted forecast model).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends "postgresql-client-15=15.*" libgomp1 \
+    && apt-get install -y --no-install-recommends "postgresql-client-15=15.*" "libgomp1=12.*" \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /opt/shardcast /opt/shardcast
 # Numeric, so the kubelet can verify runAsNonRoot without reading /etc/passwd.
