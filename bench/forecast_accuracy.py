@@ -160,22 +160,27 @@ def score_operator(helds: list[HeldOut], report: list[int],
 
 def _scores(actual: np.ndarray, point: np.ndarray, lower: np.ndarray, upper: np.ndarray,
             scale: float, report: list[int]) -> dict[int, Score]:
+    mase, smape = _point_errors(actual, point, scale)
+    inside = (lower <= actual) & (actual <= upper)
+    return {h: Score(float(mase[h - 1]), float(smape[h - 1]), float(inside[:, h - 1].mean()))
+            for h in report}
+
+
+def _point_errors(actual: np.ndarray, point: np.ndarray,
+                  scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """MASE and sMAPE (%) per step ahead, from (origins, horizon) outcomes and forecasts."""
     error = np.abs(actual - point)
     denominator = np.abs(actual) + np.abs(point)
     smape = np.where(denominator > 0, 2 * error / np.where(denominator > 0, denominator, 1), 0)
-    inside = (lower <= actual) & (actual <= upper)
-    return {h: Score(float(error[:, h - 1].mean() / scale), float(100 * smape[:, h - 1].mean()),
-                     float(inside[:, h - 1].mean())) for h in report}
+    return error.mean(axis=0) / scale, 100 * smape.mean(axis=0)
 
 
 def _score(result: Backtest, held: HeldOut, context: Context,
            report: list[int]) -> dict[int, Score]:
     origins, actual, scale = held.origins, held.actual, held.scale
     predicted = np.maximum(result.fitted.predict(held.series, context, origins), 0.0)
-    error = np.abs(actual - predicted)
-    denominator = np.abs(actual) + np.abs(predicted)
-    smape = np.where(denominator > 0, 2 * error / np.where(denominator > 0, denominator, 1), 0)
-    return {h: Score(float(error[:, h - 1].mean() / scale), float(100 * smape[:, h - 1].mean()),
+    mase, smape = _point_errors(actual, predicted, scale)
+    return {h: Score(float(mase[h - 1]), float(smape[h - 1]),
                      _coverage(result, origins, predicted[:, h - 1], actual[:, h - 1], h))
             for h in report}
 

@@ -45,7 +45,7 @@ class BatchForecaster:
     mae: np.ndarray  # (n, len(MODEL_NAMES)): each model's backtest mean absolute error
     scale: np.ndarray  # in-sample seasonal-naive MAE: the denominator of MASE
     interval_level: float
-    boosters: tuple[Boosted, ...] = ()  # the boosted models rows use (one per fitted chunk)
+    boosters: tuple[Boosted, ...] = ()  # the boosted models rows use (one per retrain interval)
     booster: np.ndarray = field(default_factory=lambda: np.empty(0, int))  # index, -1: none
 
     def __post_init__(self) -> None:
@@ -165,7 +165,7 @@ def fit(history: np.ndarray, period: int, horizon_steps: int, interval_level: fl
                         calibration_origins, models, held_out)
              for i in range(0, len(history), rows)]
     fitted = parts[0] if len(parts) == 1 else _concatenate(parts)
-    if held_out is not None and boosted is not None:
+    if held_out is not None and boosted is not None:  # scored by one copy, forecast by the other
         fitted.boosters = (boosted.current,)
         fitted.booster = np.where(fitted.model == BOOSTED, 0, -1)
     return fitted._pruned()
@@ -231,9 +231,7 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
         holt_winters=state, recent=recent, last=history[:, -1].astype(float), model=model,
         bands=ErrorBands.from_errors(chosen_errors[-min(origins, RECENT_BAND_SEASONS * period):],
                                      interval_level), mae=mae,
-        scale=scale, interval_level=interval_level,
-        boosters=() if booster is None else (booster,),
-        booster=np.where(model == BOOSTED, 0, -1))
+        scale=scale, interval_level=interval_level)
 
 
 def _weighted_mae(errors: np.ndarray, weights: np.ndarray) -> np.ndarray:

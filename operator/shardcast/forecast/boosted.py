@@ -2,8 +2,8 @@
 shard of a batch at once.
 
 Per-shard models see one history; a shard whose cycle changed yesterday, or that bursts every
-hour, has too little of it to learn from. Trained on all rows of a fit together (lags, rolling
-means and the same slot a season ago, each relative to the load now and scaled by the shard's own
+hour, has too little of it to learn from. Trained on many shards together (lags, rolling means
+and the same slot a season ago, each relative to the load now and scaled by the shard's own
 seasonal-naive error), one model is cheap per shard and learns shapes that one shard alone has not
 shown yet. It predicts the change from the load now, so a shard whose level just moved is carried
 from where it is, not from yesterday's regime.
@@ -117,8 +117,9 @@ def _common(history: np.ndarray, rows: np.ndarray, origins: np.ndarray, scale: n
     now = history[rows, origins]
     s = scale[rows]
     columns = [(now - history[rows, origins - k]) / s for k in _lags(period)]
-    sums = np.cumsum(history[np.unique(rows)], axis=1)
-    at = np.searchsorted(np.unique(rows), rows)
+    distinct = np.unique(rows)
+    sums = np.cumsum(history[distinct], axis=1)
+    at = np.searchsorted(distinct, rows)
     for width in _widths(period):
         before = np.where(origins >= width, sums[at, origins - width], 0.0)
         columns.append(((sums[at, origins] - before) / width - now) / s)
