@@ -59,8 +59,10 @@ class PlannerSettings:
     trigger: str = "point"  # act on the point forecast, or on its interval's upper bound
     interval_level: float = 0.9  # of the shards' bands: how wide one standard deviation is
     # Overload a move must remove (utilization above threshold, summed over the horizon's
-    # steps) to be worth its copy; small reliefs are mostly forecast noise.
-    min_relief: float = 0.2
+    # steps) to be worth its copy; smaller reliefs are mostly forecast noise. Tuned in
+    # bench/decision_quality.py (docs/planning.md): 0.2 made predictive act too late on the
+    # boosted model's sharper forecasts.
+    min_relief: float = 0.05
     weights: CostWeights = field(default_factory=CostWeights)
     max_concurrent: int = 2
     max_per_node: int = 1
