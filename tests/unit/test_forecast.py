@@ -139,3 +139,57 @@ def test_the_interval_widens_after_misses_and_narrows_after_hits() -> None:
     for _ in range(40):
         interval.observe(True)
     assert interval.bands().upper[0, -1] < wider
+
+
+def _walk(fitted: batch.BatchForecaster, future: np.ndarray) -> tuple[float, float]:
+    """Forecast from every sample of `future` on and absorb it: over its second half, the
+    share of outcomes inside the band's last step and that step's mean width."""
+    inside, width = [], []
+    issued: list[tuple[float, float]] = []
+    for sample in future:
+        if len(issued) >= HORIZON:
+            low, high = issued[-HORIZON]
+            inside.append(low <= sample <= high)
+        fitted.update(np.array([sample]))
+        _, lower, upper = fitted.forecast(HORIZON)
+        issued.append((lower[0, -1], upper[0, -1]))
+        width.append(upper[0, -1] - lower[0, -1])
+    return float(np.mean(inside[len(inside) // 2:])), float(np.mean(width[len(width) // 2:]))
+
+
+def _naive_fit(values: np.ndarray, rate: float | None = None) -> batch.BatchForecaster:
+    fitted = batch.fit(values[None], PERIOD, HORIZON, 0.9, models=(batch.SEASONAL_NAIVE,))
+    if rate is not None:
+        fitted.width.rate = rate
+    return fitted
+
+
+def test_the_batch_band_widens_when_the_load_turns_wilder_than_its_calibration() -> None:
+    calm, wild = seasonal(8, noise=1.0, seed=7), seasonal(4, noise=3.0, seed=8)
+    fixed_coverage, fixed_width = _walk(_naive_fit(calm, rate=0.0), wild)
+    adaptive_coverage, adaptive_width = _walk(_naive_fit(calm), wild)
+    assert fixed_coverage < 0.6
+    assert 0.85 <= adaptive_coverage <= 0.95
+    assert adaptive_width > 2 * fixed_width
+
+
+def test_the_batch_band_narrows_when_the_load_turns_calmer() -> None:
+    wild, calm = seasonal(8, noise=3.0, seed=7), seasonal(4, noise=1.0, seed=8)
+    fixed_coverage, fixed_width = _walk(_naive_fit(wild, rate=0.0), calm)
+    adaptive_coverage, adaptive_width = _walk(_naive_fit(wild), calm)
+    assert fixed_coverage == 1.0
+    assert adaptive_coverage <= 0.97
+    assert adaptive_width < 0.6 * fixed_width
+
+
+def test_a_refit_keeps_the_width_learnt_and_the_bounds_still_to_score() -> None:
+    calm, wild = seasonal(8, noise=1.0, seed=7), seasonal(2, noise=3.0, seed=8)
+    fitted = _naive_fit(calm)
+    _walk(fitted, wild)
+    learnt, pending = fitted.width.log_width.copy(), fitted.width.pending.copy()
+    assert learnt[0] > 0.5
+    refit = _naive_fit(np.concatenate([calm, wild])).inherit(fitted)
+    assert np.array_equal(refit.width.log_width, learnt)
+    assert np.array_equal(refit.width.pending, pending, equal_nan=True)
+    part = refit.join(refit).take(np.array([1]))
+    assert np.array_equal(part.width.log_width, learnt)
