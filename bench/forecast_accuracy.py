@@ -132,14 +132,13 @@ def score_operator(helds: list[HeldOut], report: list[int],
     point, lower, upper = (np.empty((len(helds), len(origins), horizon)) for _ in range(3))
     for i, origin in enumerate(origins):
         context = Context(step, period, horizon, end_seconds=int(origin + 1) * step)
-        while fitted is not None and absorbed < origin:
+        if fitted is None or origin - fitted_at >= retrain:
+            fitted = batch.fit(series[:, max(0, origin + 1 - window):origin + 1], period,
+                               horizon, LEVEL)
+            fitted_at = absorbed = int(origin)
+        while absorbed < origin:
             absorbed += 1
             fitted.update(series[:, absorbed])
-        if fitted is None or origin - fitted_at >= retrain:
-            refit = batch.fit(series[:, max(0, origin + 1 - window):origin + 1], period,
-                              horizon, LEVEL)
-            fitted = refit if fitted is None else refit.inherit(fitted)
-            fitted_at = absorbed = int(origin)
         challengers = [c if c is None or c.end_seconds >= context.end_seconds
                        else c.advanced(series[row, c.end_seconds // step:origin + 1], context)
                        for row, c in enumerate(challengers)]

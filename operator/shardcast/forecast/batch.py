@@ -17,7 +17,6 @@ import numpy as np
 
 from shardcast.forecast.bands import ErrorBands
 from shardcast.forecast.boosted import Boosted, BoostedPair
-from shardcast.forecast.calibration import AdaptiveWidth
 from shardcast.forecast.holt_winters import GRID, HoltWintersState, initial_state
 
 MAX_ERROR_CELLS = 2_000_000  # errors per model kept at once while calibrating (float64: 16 MB)
@@ -46,7 +45,6 @@ class BatchForecaster:
     mae: np.ndarray  # (n, len(MODEL_NAMES)): each model's backtest mean absolute error
     scale: np.ndarray  # in-sample seasonal-naive MAE: the denominator of MASE
     interval_level: float
-    width: AdaptiveWidth  # the bands' scale, following the outcomes seen since the fit
     boosters: tuple[Boosted, ...] = ()  # the boosted models rows use (one per retrain interval)
     booster: np.ndarray = field(default_factory=lambda: np.empty(0, int))  # index, -1: none
 
@@ -70,7 +68,6 @@ class BatchForecaster:
 
     def update(self, observed: np.ndarray) -> None:
         """Absorb the next sample of every shard (NaN where a shard has none)."""
-        self.width.observe(observed)
         slot = self.holt_winters.phase
         known = ~np.isnan(observed)
         self.recent[:, slot] = np.where(known, observed, self.recent[:, slot])
@@ -78,18 +75,15 @@ class BatchForecaster:
         self.holt_winters.step(observed)
 
     def forecast(self, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Point, lower and upper bound, each (n, steps), never below zero (utilization); the
-        bounds of the last step are kept to score the band's width when that sample comes."""
+        """Point, lower and upper bound, each (n, steps), never below zero (utilization)."""
         slots = (self.holt_winters.phase + np.arange(steps)) % self.recent.shape[1]
         point = np.select(
             [self.model[:, None] == HOLT_WINTERS, self.model[:, None] == PERSISTENCE],
             [self.holt_winters.point(steps), np.repeat(self.last[:, None], steps, axis=1)],
             self.recent[:, slots])
         self._boosted_point(point)
-        factor = self.width.factor[:, None]
-        lower = np.maximum(point + factor * self.bands.lower[:, :steps], 0.0)
-        upper = np.maximum(point + factor * self.bands.upper[:, :steps], 0.0)
-        self.width.issued(steps, lower[:, -1], upper[:, -1])
+        lower = np.maximum(point + self.bands.lower[:, :steps], 0.0)
+        upper = np.maximum(point + self.bands.upper[:, :steps], 0.0)
         return np.maximum(point, 0.0), lower, upper
 
     def _boosted_point(self, point: np.ndarray) -> None:
@@ -109,15 +103,8 @@ class BatchForecaster:
         """The forecaster of a subset of the shards (copies)."""
         return BatchForecaster(self.holt_winters.take(rows), self.recent[rows], self.last[rows],
                                self.model[rows], self.bands.take(rows), self.mae[rows],
-                               self.scale[rows], self.interval_level, self.width.take(rows),
-                               self.boosters, self.booster[rows])._pruned()
-
-    def inherit(self, previous: BatchForecaster) -> BatchForecaster:
-        """This refit with the band width `previous` (the same shards in the same order, at
-        the same instant) had learnt, and the bounds it issued still to be scored: a refit
-        recalibrates the band's shape, the outcomes since keep correcting its width."""
-        self.width = previous.width
-        return self
+                               self.scale[rows], self.interval_level, self.boosters,
+                               self.booster[rows])._pruned()
 
     def _pruned(self) -> BatchForecaster:
         """The boosted models no row uses any longer dropped, one copy of each kept (a refit
@@ -147,7 +134,7 @@ class BatchForecaster:
 
     def assign(self, rows: np.ndarray, other: BatchForecaster) -> None:
         """Replace the state of `rows` with `other`'s (a refit of those shards, fitted to the
-        instant this batch has absorbed); their band width and pending bounds stay."""
+        instant this batch has absorbed)."""
         other = other.rephased(self.holt_winters.phase)
         mine, theirs = self.holt_winters, other.holt_winters
         for name in ("alpha", "beta", "gamma", "level", "trend"):
@@ -244,8 +231,7 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
         holt_winters=state, recent=recent, last=history[:, -1].astype(float), model=model,
         bands=ErrorBands.from_errors(chosen_errors[-min(origins, RECENT_BAND_SEASONS * period):],
                                      interval_level), mae=mae,
-        scale=scale, interval_level=interval_level,
-        width=AdaptiveWidth.fresh(n, horizon, interval_level))
+        scale=scale, interval_level=interval_level)
 
 
 def _weighted_mae(errors: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -347,5 +333,4 @@ def _concatenate(parts: list[BatchForecaster]) -> BatchForecaster:
         boosters=tuple(b for p in parts for b in p.boosters),
         booster=cat([np.where(p.booster >= 0, p.booster + offset, -1)
                      for p, offset in zip(parts, np.cumsum([0] + [len(p.boosters) for p in parts]),
-                                          strict=False)]),
-        width=AdaptiveWidth.concatenate([p.width for p in parts]))._pruned()
+                                          strict=False)]))._pruned()

@@ -67,13 +67,13 @@ class Forecasts:
         # The model learns the load without announced events (observed / expectedEffect);
         # the event's effect is multiplied back into the forecast, now and ahead.
         baseline = self.scenario.loads / self._factors(np.arange(self.scenario.steps))
-        if self._model is not None:
-            self._model.update(baseline[:, step])
         if self._model is None or step - self._fitted_at >= DAY_STEPS:
             start = max(0, step + 1 - self.history_days * DAY_STEPS)
-            refit = batch.fit(baseline[:, start:step + 1], DAY_STEPS, self.horizon, self.level)
-            self._model = refit if self._model is None else refit.inherit(self._model)
+            self._model = batch.fit(baseline[:, start:step + 1], DAY_STEPS, self.horizon,
+                                    self.level)
             self._fitted_at = step
+        else:
+            self._model.update(baseline[:, step])
         point, _, upper = self._model.forecast(self.horizon)
         ahead = self._factors(step + 1 + np.arange(self.horizon))
         now = self.scenario.loads[:, step, None]
