@@ -60,8 +60,8 @@ class PlannerSettings:
     interval_level: float = 0.9  # of the shards' bands: how wide one standard deviation is
     # Overload a move must remove (utilization above threshold, summed over the horizon's
     # steps) to be worth its copy; smaller reliefs are mostly forecast noise. Tuned in
-    # bench/decision_quality.py (docs/planning.md): on the boosted model's forecasts 0.2 left
-    # predictive 8.5% more overload node-minutes over the five scenarios.
+    # bench/decision_quality.py (docs/planning.md): on the boosted model's forecasts 0.05 cut
+    # predictive's overload node-minutes over the five scenarios by 8.5% from 0.2's.
     min_relief: float = 0.05
     weights: CostWeights = field(default_factory=CostWeights)
     max_concurrent: int = 2
