@@ -60,6 +60,14 @@ def test_on_decaying_bursts_the_batch_learns_to_beat_every_per_shard_model_out_o
     assert np.sum(fitted.model == batch.BOOSTED) > 30
 
 
+def test_no_rows_give_an_empty_forecast() -> None:
+    history, scale = shards(8, 8), np.ones(8)
+    model = Boosted.train(history, scale, PERIOD, HORIZON, 5 * PERIOD, np.random.default_rng(0))
+    assert model is not None
+    none = np.array([], dtype=int)
+    assert model.predict(history, none, none, scale).shape == (0, HORIZON)
+
+
 def test_a_boosted_forecast_is_the_model_run_on_the_season_kept() -> None:
     history = shards(20, 14)
     fitted = batch.fit(history[:, :-5], PERIOD, HORIZON, 0.9)

@@ -96,7 +96,10 @@ class Boosted:
 
     def predict(self, history: np.ndarray, rows: np.ndarray, origins: np.ndarray,
                 scale: np.ndarray) -> np.ndarray:
-        """Forecasts (len(rows), horizon) made at history[rows, origins] for the next steps."""
+        """Forecasts (len(rows), horizon) made at history[rows, origins] for the next steps;
+        no rows give an empty forecast (a batch where no shard chose the model)."""
+        if not len(rows):
+            return np.empty((0, self.horizon))
         safe = np.where(scale > 0, scale, 1.0)
         common = _common(history, rows, origins, safe, self.period)
         change = np.empty((len(rows), len(self.anchors) + 1))
