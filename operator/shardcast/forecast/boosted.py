@@ -97,7 +97,7 @@ class Boosted:
     def predict(self, history: np.ndarray, rows: np.ndarray, origins: np.ndarray,
                 scale: np.ndarray) -> np.ndarray:
         """Forecasts (len(rows), horizon) made at history[rows, origins] for the next steps;
-        no rows give an empty forecast (a batch where no shard chose the model)."""
+        no rows give an empty (0, horizon) forecast rather than failing in np.stack."""
         if not len(rows):
             return np.empty((0, self.horizon))
         safe = np.where(scale > 0, scale, 1.0)
