@@ -116,14 +116,15 @@ def can_i(kubeconfig: Path, namespace: str, *request: str) -> bool:
 
 ALLOWED = [("watch", "shards.shardcast.io"), ("patch", "shardmigrations.shardcast.io"),
            ("patch", "shards.shardcast.io", "--subresource=status"),
-           ("create", "shardmigrations.shardcast.io"), ("create", "jobs.batch"),
+           ("create", "shardmigrations.shardcast.io"),
+           ("delete", "shardmigrations.shardcast.io"), ("create", "jobs.batch"),
            ("get", "jobs.batch", "--subresource=status"), ("delete", "jobs.batch"),
            ("list", "statefulsets.apps"), ("watch", "statefulsets.apps"),
            ("patch", "statefulsets.apps"), ("list", "nodes"),
            ("create", "events"), ("watch", "customresourcedefinitions.apiextensions.k8s.io")]
 DENIED = [("get", "secrets"), ("list", "secrets"), ("delete", "shards.shardcast.io"),
           ("create", "shards.shardcast.io"), ("update", "shards.shardcast.io"),
-          ("delete", "shardmigrations.shardcast.io"), ("create", "pods"), ("get", "pods"),
+          ("create", "pods"), ("get", "pods"),
           ("create", "pods", "--subresource=exec"), ("patch", "jobs.batch"),
           ("delete", "statefulsets.apps"), ("update", "statefulsets.apps"), ("patch", "nodes"),
           ("delete", "events"), ("patch", "kopfpeerings.kopf.dev/someone-else"),

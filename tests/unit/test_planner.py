@@ -217,7 +217,7 @@ def test_a_known_migration_keeps_why_it_ended() -> None:
                              {"phase": "RolledBack", "startedAt": "2026-12-01T10:00:05Z"}],
               "conditions": [{"type": "Ready", "status": "False", "reason": "KpiRegression"}]}
     known = known_migration({"shard": "kv-0", "source": "a", "target": "b"}, status,
-                            "2026-12-01T09:59:00Z")
+                            {"creationTimestamp": "2026-12-01T09:59:00Z"})
     assert (known.phase, known.reason) == ("RolledBack", "KpiRegression")
     assert known.finished_seconds is not None
     assert known.finished_seconds - known.created_seconds == 65

@@ -74,10 +74,14 @@ class Sink:
 @dataclass
 class Creator:
     created: list[Mapping[str, Any]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
 
     async def create(self, body: Mapping[str, Any]) -> bool:
         self.created.append(body)
         return True
+
+    async def delete(self, name: str) -> None:
+        self.deleted.append(name)
 
 
 def traces() -> dict[str, np.ndarray]:

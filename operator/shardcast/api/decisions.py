@@ -56,14 +56,23 @@ class KnownMigration:
     finished_seconds: float | None
     dry_run: bool
     reason: str = ""  # of its Ready condition: why it is in its phase
+    created_by: str = ""  # the policy that created it (its POLICY_LABEL); "" if made by hand
+
+    @property
+    def ended_seconds(self) -> float | None:
+        """When an ended migration ended (its creation if no phase time says); None if not."""
+        if self.phase in UNFINISHED:
+            return None
+        return self.finished_seconds or self.created_seconds
 
 
 def snapshot(shards: list[ShardForecast], capacities: Mapping[str, float],
-             migrations: list[KnownMigration], now_seconds: float,
+             migrations: list[KnownMigration], now_seconds: float, memory_seconds: float,
              closed: Collection[str] = ()) -> Snapshot:
     """Unfinished migrations are in flight until they end (their end is unknown: never within
-    the horizon); finished ones count for cooldown and flapping from when they started.
-    `closed` nodes take no moves."""
+    the horizon); finished ones count for cooldown and flapping from when they started, for
+    `memory_seconds` (the planner's flapping window): older ones would only lengthen the scans
+    the planner makes per shard. `closed` nodes take no moves."""
     views = []
     for s in shards:
         load, upper = s.series()
@@ -71,7 +80,9 @@ def snapshot(shards: list[ShardForecast], capacities: Mapping[str, float],
     far = now_seconds + 10 * 86_400
     moves = tuple(MoveRecord(m.shard, m.source, m.target, m.created_seconds,
                              far if m.phase in UNFINISHED else (m.finished_seconds or far))
-                  for m in migrations if not m.dry_run and m.phase != Phase.FAILED)
+                  for m in migrations if not m.dry_run and m.phase != Phase.FAILED
+                  and (m.phase in UNFINISHED
+                       or now_seconds - m.created_seconds < memory_seconds))
     nodes = tuple(NodeView(name, capacity, name not in closed)
                   for name, capacity in sorted(capacities.items()))
     return Snapshot(now_seconds, nodes, tuple(views), moves)
@@ -167,7 +178,7 @@ def migration_manifest(policy: str, move: Move, shard: ShardForecast, mode: str,
 
 
 def known_migration(spec: Mapping[str, Any], status: Mapping[str, Any],
-                    created: str) -> KnownMigration:
+                    meta: Mapping[str, Any]) -> KnownMigration:
     def seconds(value: str) -> float:
         return parse_rfc3339(value).timestamp()
 
@@ -176,8 +187,10 @@ def known_migration(spec: Mapping[str, Any], status: Mapping[str, Any],
                   if t.get("phase") == phase and phase not in UNFINISHED), None)
     ready = find(status.get("conditions", []), "Ready")
     return KnownMigration(str(spec["shard"]), str(spec["source"]), str(spec["target"]), phase,
-                          seconds(created), seconds(ended) if ended else None,
-                          bool(spec.get("dryRun")), str(ready.get("reason", "")))
+                          seconds(meta.get("creationTimestamp", "")),
+                          seconds(ended) if ended else None, bool(spec.get("dryRun")),
+                          str(ready.get("reason", "")),
+                          str((meta.get("labels") or {}).get(POLICY_LABEL, "")))
 
 
 def _at(seconds: float) -> str:

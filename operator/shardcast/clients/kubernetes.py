@@ -105,6 +105,21 @@ async def create_custom(plural: str, namespace: str, body: dict[str, Any]) -> bo
     return await asyncio.to_thread(create)
 
 
+async def delete_custom(plural: str, namespace: str, name: str) -> None:
+    """Delete a shardcast object in the background (its dependents, e.g. Jobs, follow through
+    the garbage collector); one already gone is not an error."""
+    def delete() -> None:
+        try:
+            _custom_objects().delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, propagation_policy="Background",
+                _request_timeout=REQUEST_TIMEOUT)
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+    await asyncio.to_thread(delete)
+
+
 STATUS_WRITE_CONCURRENCY = 8
 # The bulk status writes have threads of their own: in asyncio's default pool (6 threads on 2
 # cores) 10,000 of them would queue ahead of every other call a handler makes meanwhile.
@@ -166,12 +181,15 @@ class ShardStatusWriter:
 
 @dataclass(frozen=True)
 class MigrationWriter:
-    """The policy cycle's MigrationCreator: ShardMigrations in the policy's namespace."""
+    """The policy cycle's MigrationWriter: ShardMigrations in the policy's namespace."""
 
     namespace: str
 
     async def create(self, body: Mapping[str, Any]) -> bool:
         return await create_custom(MIGRATIONS, self.namespace, dict(body))
+
+    async def delete(self, name: str) -> None:
+        await delete_custom(MIGRATIONS, self.namespace, name)
 
 
 class ShardWriter:

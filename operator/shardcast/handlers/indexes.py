@@ -8,7 +8,7 @@ One key shape, for every index: the object's `(namespace, name)` (`(None, name)`
 read with `named()` in O(1), so no handler scans a namespace to find one object (the migration
 tick runs every second). One exception is read whole, once per policy cycle, and keyed by the
 namespace alone so that a cycle reads only its own namespace: `known_migrations` (moves in
-flight, cooldowns); read with `listed()`.
+flight, cooldowns, and the ended ones a policy deletes); read with `listed()`.
 
 kopf hands each index to the handlers as the keyword argument named after its function.
 """
@@ -94,5 +94,4 @@ def known_migrations(namespace: str | None, name: str, spec: kopf.Spec, status: 
                      meta: kopf.Meta, **_: Any,
                      ) -> dict[str | None, tuple[str, decisions.KnownMigration]]:
     """Listed: what each migration moves and how far it got (in-flight moves, cooldowns)."""
-    return {namespace: (name, decisions.known_migration(
-        spec, status, meta.get("creationTimestamp", "")))}
+    return {namespace: (name, decisions.known_migration(spec, status, meta))}

@@ -26,6 +26,7 @@ from shardcast.handlers.indexes import Named, contender, in_namespace, listed
 from shardcast.handlers.memo import listed_shards, policy_state, shared_of
 from shardcast.handlers.settings import INTERVALS
 from shardcast.handlers.status import write_status
+from shardcast.reconcile import migration_history
 from shardcast.reconcile.challenge_pool import SHARED_POOL
 from shardcast.reconcile.policy_cycle import CycleInputs, Ports, run_cycle
 
@@ -45,9 +46,10 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
     overlaps = resolve(contender(name, body.metadata, spec), others,
                        {shard: found.labels for shard, found in served.items()})
     url = shared_of(memo).settings.prometheus_url
+    ns = namespace or "default"
+    migrations = listed(kwargs["known_migrations"], namespace)
     cycle, planned = None, {}
     if url is not None and overlaps.governed:
-        ns = namespace or "default"
         mine = {s: served[s] for s in overlaps.governed if s in served}
         inputs = CycleInputs(
             name, parsed, body.get("status", {}),
@@ -55,8 +57,7 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
             {s: found.node for s, found in mine.items()},
             dict(in_namespace(kwargs["node_states"], None)),
             _tolerations(kwargs["workloads"], namespace, mine.values()),
-            [m for m in listed(kwargs["known_migrations"], namespace).values()
-             if m.shard in mine], time.time(),
+            [m for m in migrations.values() if m.shard in mine], time.time(),
             {s: found.status["prediction"] for s, found in mine.items()
              if isinstance(found.status.get("prediction"), Mapping)})
         state = policy_state(memo)
@@ -65,6 +66,8 @@ async def evaluate_policy(body: kopf.Body, spec: kopf.Spec, name: str, namespace
                                                      k8s.MigrationWriter(ns)))
         planned = cycle.fields
         metrics.record_cycle(ns, name, cycle, time.monotonic() - began)
+    await migration_history.collect(name, spec, migrations, time.time(),
+                                    k8s.MigrationWriter(ns))
     now = rfc3339(datetime.datetime.now(datetime.UTC))
     generation = body.metadata.get("generation", 0)
     fields, ready = policy.observe(parsed.mode, generation, overlaps.governed, now,

@@ -16,14 +16,14 @@ from shardcast.api.policy_settings import threshold_bounds
 from shardcast.api.policy_spec import PolicySpec
 from shardcast.reconcile.policy_forecast import PassCost, PolicyForecaster
 from shardcast.reconcile.policy_plan import AdaptiveThreshold, CapacityUnavailable, plan_policy
-from shardcast.reconcile.ports import MetricsSource, MigrationCreator, PredictionSink
+from shardcast.reconcile.ports import MetricsSource, MigrationWriter, PredictionSink
 
 
 @dataclass(frozen=True)
 class Ports:
     metrics: MetricsSource
     predictions: PredictionSink
-    migrations: MigrationCreator
+    migrations: MigrationWriter
 
 
 @dataclass(frozen=True)

@@ -19,12 +19,13 @@ from shardcast.api.conditions import rfc3339
 from shardcast.api.nodes import NodeState, Toleration, closed_to_moves
 from shardcast.api.policy_settings import allocatable_resource, planner_settings, threshold_bounds
 from shardcast.migration.model import KPI_REGRESSION, Phase
+from shardcast.planner.cost import FLAP_WINDOWS
 from shardcast.planner.model import Plan, PlannerSettings, Snapshot
 from shardcast.planner.outcome_window import FinishedMove, Window
 from shardcast.planner.plan import plan
 from shardcast.planner.threshold import Threshold, adapt
 from shardcast.reconcile.policy_forecast import PassResult
-from shardcast.reconcile.ports import MigrationCreator
+from shardcast.reconcile.ports import MigrationWriter
 
 
 class CapacityUnavailable(ValueError):
@@ -118,7 +119,7 @@ async def plan_policy(name: str, spec: Mapping[str, Any], result: PassResult,
                       shard_specs: Mapping[str, Mapping[str, Any]],
                       shard_nodes: Mapping[str, str], nodes: Mapping[str, NodeState],
                       tolerations: Collection[tuple[Toleration, ...]],
-                      migrations: list[decisions.KnownMigration], creator: MigrationCreator,
+                      migrations: list[decisions.KnownMigration], creator: MigrationWriter,
                       adaptive: AdaptiveThreshold | None = None) -> Planned:
     """Plan in a worker thread (thousands of shards are seconds of numpy), create the chosen
     ShardMigrations, then render status in a worker thread again. `tolerations` are those of
@@ -157,7 +158,7 @@ def _decide(spec: Mapping[str, Any], result: PassResult,
     unusable = closed_to_moves({n: nodes[n] for n in capacities}, tolerations)
     shut = {**unknown, **unusable}
     snapshot = decisions.snapshot(list(shards.values()), capacities, migrations, time.time(),
-                                  closed=shut)
+                                  FLAP_WINDOWS * settings.cooldown_seconds, closed=shut)
     return _Decided(settings, capacities, shut, shards, snapshot, plan(snapshot, settings))
 
 

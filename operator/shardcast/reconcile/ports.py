@@ -43,9 +43,13 @@ class PredictionSink(Protocol):
         ...
 
 
-class MigrationCreator(Protocol):
+class MigrationWriter(Protocol):
     async def create(self, body: Mapping[str, Any]) -> bool:
         """Create a ShardMigration; False when one of that name exists already."""
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Delete a ShardMigration; one already gone is not an error."""
         ...
 
 
