@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from hypothesis import given, settings
@@ -63,6 +64,29 @@ def test_a_spike_that_ends_before_the_copy_finishes_is_not_chased() -> None:
     result = plan(snapshot, SETTINGS)
     assert result.moves == ()
     assert any("over before a 900s copy would finish" in r for r in result.rejected)
+
+
+def test_an_overload_the_point_sees_end_too_soon_is_relieved_when_the_band_says_it_may_last(
+        ) -> None:
+    """Node a runs at 85% now; its point forecast reverts to 78% in five minutes, before any
+    copy could land. With a narrow band that is the whole story and nothing moves; with a wide
+    one the node may well stay over, and the cheapest move relieves that expected overload."""
+    reverting = flat(0.78)
+    reverting[0] = 0.85
+
+    def cluster(width: float) -> Snapshot:
+        return Snapshot(0, nodes("a", "b"), (
+            ShardView("hot", "a", 15 * 60 * GIB, reverting * 0.6, reverting * 0.6 + width),
+            ShardView("warm", "a", 300 * GIB, reverting * 0.4, reverting * 0.4 + width),
+            shard("idle", "b", flat(0.1))))
+
+    settings = replace(SETTINGS, min_relief=PlannerSettings.min_relief)
+    narrow = plan(cluster(0.001), settings)
+    assert narrow.moves == ()
+    assert any("likely over before a 300s copy" in r for r in narrow.rejected)
+    wide = plan(cluster(0.1), settings)
+    assert [(m.shard, m.target) for m in wide.moves] == [("warm", "b")]
+    assert "removes 63% of a's expected overload" in wide.moves[0].reason  # not now's
 
 
 def test_no_room_anywhere_asks_for_more_replicas() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shardcast.planner.risk import band_z, minutes_over
+from shardcast.planner.risk import band_z, expected_overload, minutes_over
 
 Z90 = band_z(0.9)
 
@@ -38,3 +38,18 @@ def test_a_busy_node_carries_risk_an_idle_one_does_not() -> None:
 def test_without_spread_only_steps_over_the_threshold_count() -> None:
     point = np.array([0.5, 0.81, 0.9, 0.79])
     assert minutes_over(point, np.zeros(4), 1.0, 0.8, Z90, 5.0) == 10.0
+
+
+def test_expected_overload_is_the_plain_excess_without_a_band_and_the_mean_excess_with_one(
+        ) -> None:
+    point = np.array([6.0, 6.4, 7.2, 8.0])  # 8 cores, threshold 80%: 6.4
+    plain = expected_overload(point, np.zeros(4), 8.0, 0.8, Z90)
+    assert plain == pytest.approx([0.0, 0.0, 0.1, 0.2])
+    band = 0.8  # cores: one standard deviation is 0.8 / 1.645 = 0.486 cores, 6.1% of the node
+    spread = np.full(4, band**2)
+    draws = np.random.default_rng(3).normal(point[:, None], band / Z90, (4, 200_000))
+    sampled = np.maximum(draws / 8.0 - 0.8, 0.0).mean(axis=1)
+    assert expected_overload(point, spread, 8.0, 0.8, Z90) == pytest.approx(sampled, abs=5e-4)
+    # At the threshold the expectation is sigma / sqrt(2 pi), although the point is not over.
+    assert expected_overload(point, spread, 8.0, 0.8, Z90)[1] == pytest.approx(
+        band / Z90 / 8.0 / np.sqrt(2 * np.pi))

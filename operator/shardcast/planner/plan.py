@@ -8,8 +8,12 @@ finish and load both ends with their copy until then.
 
 A node is overloaded when that projection passes the threshold within the horizon. For each
 overloaded node, most severe first, every movable shard is tried against every node that stays
-under threshold - hysteresis with it (copy included) for the whole horizon. A move must finish
-while the overload lasts and must relieve more overload than its copy adds. Of the moves that
+under threshold - hysteresis with it (copy included) for the whole horizon. What a move
+relieves is the source's *expected* overload (risk.py): utilization over the threshold in
+expectation under the node's band, step by step. A point forecast that reverts to the mean shows
+a node just over the threshold as back under a step or two later, too soon for any copy to land;
+the expectation keeps the chance that it stays over. A move must land while expected overload
+remains and must remove more of it than its copy adds. Of the moves that
 bring the node back under the threshold the cheapest wins; if none does, the one with the most
 relief per cost. Between the targets of one shard the cascade term decides: the minutes each is
 expected to spend over the threshold with it (risk.py), so an idle node beats a busy one. When
@@ -25,7 +29,7 @@ import numpy as np
 
 from shardcast.planner.cost import FLAP_WINDOWS, cost, recent_moves
 from shardcast.planner.model import Move, MoveRecord, Plan, PlannerSettings, ShardView, Snapshot
-from shardcast.planner.risk import band_z, minutes_over
+from shardcast.planner.risk import band_z, expected_overload, minutes_over
 
 
 @dataclass
@@ -47,6 +51,11 @@ class _Projection:
         risk = point + self.band * np.sqrt(np.maximum(spread, 0.0))
         capacity = self.capacity[:, None] if node is None else self.capacity[node]
         return np.asarray(risk / capacity)
+
+    def expected_overload(self, point: np.ndarray, spread: np.ndarray, node: int,
+                          threshold: float, z: float) -> np.ndarray:
+        """`node`'s expected utilization over `threshold` at each step (risk.py)."""
+        return expected_overload(point, spread, self.capacity[node], threshold, z)
 
     def move(self, shard: ShardView, lead: int, copy: float
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -127,15 +136,16 @@ def _best_move(node: str, shards: list[ShardView], projection: _Projection,
                            for n in projection.names])
     before = projection.utilization(projection.point[source], projection.spread[source],
                                     source)
-    overload_before = np.maximum(before - settings.threshold, 0.0)
     z = band_z(settings.interval_level)
+    overload_before = projection.expected_overload(
+        projection.point[source], projection.spread[source], source, settings.threshold, z)
     best: tuple[tuple[bool, float], Move, ShardView, int, int] | None = None
     reasons: list[str] = []
     for shard in shards:
         seconds = shard.size_bytes / settings.bandwidth_bytes_per_second
         lead = min(len(shard.load) - 1, math.ceil(seconds / settings.step_seconds))
-        if before[lead:].max() <= settings.threshold:
-            reasons.append(f"{shard.name}: the overload on {node} is over before a "
+        if overload_before[lead:].sum() <= settings.min_relief:
+            reasons.append(f"{shard.name}: the overload on {node} is likely over before a "
                            f"{seconds:.0f}s copy would finish")
             continue
         target_point, target_spread, source_point, source_spread = projection.move(
@@ -151,8 +161,8 @@ def _best_move(node: str, shards: list[ShardView], projection: _Projection,
             reasons.append(f"{shard.name}: no node stays under {limit:.0%} with it")
             continue
         remaining = projection.utilization(source_point, source_spread, source)
-        relief = float(overload_before.sum()
-                       - np.maximum(remaining - settings.threshold, 0.0).sum())
+        relief = float(overload_before.sum() - projection.expected_overload(
+            source_point, source_spread, source, settings.threshold, z).sum())
         if relief <= settings.min_relief:
             reasons.append(f"{shard.name}: copying it would add more load to {node} than "
                            "moving it takes away")
@@ -172,7 +182,8 @@ def _best_move(node: str, shards: list[ShardView], projection: _Projection,
                           f"{settings.threshold:.0%}) in {peak * settings.step_seconds // 60} "
                           f"min; {shard.name} carries {shard.load[peak] / capacity[source]:.0%}"
                           f"; {projection.names[target]} peaks at {after[target].max():.0%} "
-                          "with it")
+                          f"with it; the move removes {relief / overload_before.sum():.0%} of "
+                          f"{node}'s expected overload")
                 move = Move(shard.name, node, projection.names[target], reason, price, seconds,
                             float(before.max()), peak * settings.step_seconds)
                 best = (rank, move, shard, target, lead)

@@ -28,3 +28,19 @@ def minutes_over(point: np.ndarray, spread: np.ndarray, capacity: np.ndarray | f
         chance = np.where(sigma > 0, ndtr(excess / np.where(sigma > 0, sigma, 1.0)),
                           (excess > 0).astype(float))
     return np.asarray(chance.sum(axis=-1) * step_minutes)
+
+
+def expected_overload(point: np.ndarray, spread: np.ndarray, capacity: np.ndarray | float,
+                      threshold: float, z: float) -> np.ndarray:
+    """E[max(utilization - threshold, 0)] at every step (the shape of `point`): how far over
+    the threshold a node is expected to be, its forecast's uncertainty included. A point
+    forecast that reverts towards the mean shows a node just over the threshold as back under
+    within a step or two; the expectation keeps the chance that it stays over."""
+    capacity = np.asarray(capacity, dtype=float)
+    capacity = capacity[:, None] if point.ndim == 2 and capacity.ndim == 1 else capacity
+    excess = point / capacity - threshold
+    sigma = np.sqrt(np.maximum(spread, 0.0)) / z / capacity
+    safe = np.where(sigma > 0, sigma, 1.0)
+    d = excess / safe
+    smooth = sigma * np.exp(-0.5 * d * d) / np.sqrt(2 * np.pi) + excess * ndtr(d)
+    return np.asarray(np.where(sigma > 0, smooth, np.maximum(excess, 0.0)))
