@@ -16,6 +16,7 @@ from typing import Any
 
 from shardcast.api import durations
 from shardcast.api.decisions import KnownMigration
+from shardcast.api.policy_settings import cooldown_seconds
 from shardcast.planner.cost import FLAP_WINDOWS
 
 DEFAULT_TTL = "24h"
@@ -32,8 +33,7 @@ class Retention:
     @classmethod
     def of(cls, spec: Mapping[str, Any]) -> Retention:
         ttl = (spec.get("history") or {}).get("ttlAfterFinished", DEFAULT_TTL)
-        cooldown = durations.seconds(spec.get("cooldown", "30m"))
-        return cls(durations.seconds(ttl), FLAP_WINDOWS * cooldown)
+        return cls(durations.seconds(ttl), FLAP_WINDOWS * cooldown_seconds(spec))
 
     def expired(self, migration: KnownMigration, now_seconds: float) -> bool:
         ended = migration.ended_seconds

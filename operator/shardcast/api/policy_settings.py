@@ -22,7 +22,7 @@ def planner_settings(spec: Mapping[str, Any], step_seconds: int,
     return PlannerSettings(
         threshold=threshold if threshold is not None else configured.get("utilization", 80) / 100,
         hysteresis=spec.get("hysteresis", 5) / 100,
-        cooldown_seconds=durations.seconds(spec.get("cooldown", "30m")),
+        cooldown_seconds=cooldown_seconds(spec),
         step_seconds=step_seconds,
         bandwidth_bytes_per_second=float(cost.get("bandwidthBytesPerSecond", 100 * 2**20)),
         weights=CostWeights(float(weights.get("transfer", 1)),
@@ -32,6 +32,10 @@ def planner_settings(spec: Mapping[str, Any], step_seconds: int,
         interval_level=float((spec.get("forecast") or {}).get("intervalLevel",
                                                                ForecastSpec.interval_level)),
         max_concurrent=int(limits.get("global", 2)), max_per_node=int(limits.get("perNode", 1)))
+
+
+def cooldown_seconds(spec: Mapping[str, Any]) -> float:
+    return durations.seconds(spec.get("cooldown", "30m"))
 
 
 ALLOCATABLE = {"cpu": "cpu", "memory": "memory"}  # metric -> the Node's allocatable resource
