@@ -26,12 +26,14 @@ def ended(hours_ago: float, started_hours_ago: float | None = None, phase: str =
     return KnownMigration("kv-0", "a", "b", phase, started, finished, False, created_by=by)
 
 
-def test_the_ttl_counts_from_the_end_and_the_planners_memory_from_the_start() -> None:
+def test_a_migration_stays_the_ttl_and_at_least_four_cooldowns_after_it_ended() -> None:
     retention = Retention.of(SPEC)
     assert (retention.ttl_seconds, retention.memory_seconds) == (HOUR, 2 * HOUR)
     assert retention.expired(ended(3), NOW)
     assert not retention.expired(ended(0.5), NOW)  # ended within the TTL
-    assert not retention.expired(ended(1.5, started_hours_ago=1.9), NOW)  # planner reads it
+    assert not retention.expired(ended(1.5, started_hours_ago=9), NOW)  # policy still reads it
+    assert retention.expired(ended(5, started_hours_ago=5), NOW)
+    assert not retention.expired(ended(0.5), NOW + HOUR)  # 1.5 h after its end
     assert retention.expired(ended(2.5, phase="Failed"), NOW)
     assert retention.expired(ended(2.5, phase="RolledBack"), NOW)
     assert not retention.expired(ended(5, phase="Syncing"), NOW)  # still running
@@ -44,7 +46,7 @@ def test_the_default_keeps_a_day() -> None:
 
 
 def test_only_the_policys_own_migrations_go_longest_ended_first_and_a_bounded_number() -> None:
-    migrations = {"new": ended(1.5), "old": ended(9), "older": ended(10),
+    migrations = {"new": ended(1.9), "old": ended(9), "older": ended(10),
                   "by-hand": ended(9, by=""), "other-policy": ended(9, by="web"),
                   "running": ended(9, phase="Syncing")}
     retention = Retention.of(SPEC)

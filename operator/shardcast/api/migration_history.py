@@ -3,9 +3,11 @@
 
 A policy creates a ShardMigration per move and each owns its Jobs, so at thousands of shards
 they would pile up without end in the API server, in every watch and in the operator's index.
-Nothing is deleted that the planner still reads: its cooldowns, no-return rule and flapping cost
-look back FLAP_WINDOWS cooldowns from a move's start, so a migration stays at least that long
-whatever the TTL. Migrations made by hand carry no policy label and are left to their owner.
+Nothing is deleted that the policy still reads: the planner's cooldowns, no-return rule and
+flapping cost look back FLAP_WINDOWS cooldowns from a move's start, and an adaptive threshold
+judges a finished move in the window (one cooldown) after it ended; so a migration stays at least
+FLAP_WINDOWS cooldowns after it ended, whatever the TTL. Migrations made by hand carry no
+policy label and are left to their owner.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ MAX_DELETIONS_PER_CYCLE = 100
 @dataclass(frozen=True)
 class Retention:
     ttl_seconds: float  # after the migration ended
-    memory_seconds: float  # after it started: what the planner still reads
+    memory_seconds: float  # after it ended, at least: what the policy still reads
 
     @classmethod
     def of(cls, spec: Mapping[str, Any]) -> Retention:
@@ -37,8 +39,8 @@ class Retention:
 
     def expired(self, migration: KnownMigration, now_seconds: float) -> bool:
         ended = migration.ended_seconds
-        return (ended is not None and now_seconds - ended >= self.ttl_seconds
-                and now_seconds - migration.created_seconds >= self.memory_seconds)
+        return ended is not None and now_seconds - ended >= max(self.ttl_seconds,
+                                                                self.memory_seconds)
 
 
 def expired(migrations: Mapping[str, KnownMigration], policy: str, retention: Retention,
