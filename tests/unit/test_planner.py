@@ -89,6 +89,18 @@ def test_an_overload_the_point_sees_end_too_soon_is_relieved_when_the_band_says_
     assert "removes 63% of a's expected overload" in wide.moves[0].reason  # not now's
 
 
+def test_a_policy_acting_on_the_upper_bound_relieves_the_bounds_excess() -> None:
+    """Node a's point stays at 72% but its band reaches 82%: on `trigger: upper` that is the
+    overload to act on, though its expectation around the point is small."""
+    load = flat(0.72)
+    snapshot = Snapshot(0, nodes("a", "b"), (
+        ShardView("x", "a", 30 * GIB, load * 0.5, load * 0.5 + 0.1),
+        shard("y", "a", load * 0.5), shard("z", "b", flat(0.1))))
+    upper = replace(SETTINGS, trigger="upper", min_relief=PlannerSettings.min_relief)
+    assert [(m.shard, m.target) for m in plan(snapshot, upper).moves] == [("x", "b")]
+    assert plan(snapshot, replace(upper, trigger="point")).moves == ()
+
+
 def test_no_room_anywhere_asks_for_more_replicas() -> None:
     snapshot = Snapshot(0, nodes("a", "b"), (shard("x", "a", flat(0.95)),
                                               shard("y", "b", flat(0.7))))

@@ -54,7 +54,10 @@ class _Projection:
 
     def expected_overload(self, point: np.ndarray, spread: np.ndarray, node: int,
                           threshold: float, z: float) -> np.ndarray:
-        """`node`'s expected utilization over `threshold` at each step (risk.py)."""
+        """`node`'s expected utilization over `threshold` at each step (risk.py). A policy that
+        acts on the upper bound counts the bound's excess: the overload it chose to act on."""
+        if self.band:
+            return np.maximum(self.utilization(point, spread, node) - threshold, 0.0)
         return expected_overload(point, spread, self.capacity[node], threshold, z)
 
     def move(self, shard: ShardView, lead: int, copy: float
