@@ -4,7 +4,10 @@ import asyncio
 import time
 from pathlib import Path
 
+from pytest import MonkeyPatch
+
 from shardcast.api.migration_jobs import job_env, job_manifest, job_name
+from shardcast.clients import jobs as local_jobs
 from shardcast.clients.jobs import LocalJobs
 from shardcast.migration.model import JobState
 
@@ -54,3 +57,20 @@ def test_job_manifest_is_owned_by_the_migration() -> None:
     assert job["metadata"]["ownerReferences"][0]["uid"] == "u-1"  # type: ignore[index]
     assert job_name("m" * 70, "cutover").endswith("-cutover")
     assert len(job_name("m" * 70, "cutover")) <= 63
+
+
+def test_a_job_that_ends_between_two_looks_is_taken_as_it_ended(tmp_path: Path,
+                                                                   monkeypatch: MonkeyPatch,
+                                                                   ) -> None:
+    """state() finds no exit code, then the process gone: it wrote its code and ended in
+    between (a loaded machine does that), and it succeeded."""
+    jobs = LocalJobs(tmp_path)
+    pid_file, rc_file = tmp_path / "ns.kv-0-to-b-sync.pid", tmp_path / "ns.kv-0-to-b-sync.rc"
+    pid_file.write_text("4194304")
+
+    def ends_meanwhile(pid: int) -> bool:
+        rc_file.write_text("0\n")
+        return False
+
+    monkeypatch.setattr(local_jobs, "_alive", ends_meanwhile)
+    assert asyncio.run(jobs.state("ns", "kv-0-to-b-sync")) is JobState.SUCCEEDED

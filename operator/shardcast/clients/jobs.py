@@ -104,17 +104,28 @@ class LocalJobs:
 
     async def state(self, namespace: str, name: str) -> JobState:
         pid_file, rc_file, _ = self._files(namespace, name)
-        if rc_file.exists():
-            return JobState.SUCCEEDED if rc_file.read_text().strip() == "0" else JobState.FAILED
+        if (ended := _exit_state(rc_file)) is not None:
+            return ended
         if not pid_file.exists():
             return JobState.ABSENT
-        return JobState.RUNNING if _alive(int(pid_file.read_text())) else JobState.FAILED
+        if _alive(int(pid_file.read_text())):
+            return JobState.RUNNING
+        # It may have written its exit code and ended between the first look and this one: a
+        # Job that succeeded must not be taken for one that was killed.
+        return _exit_state(rc_file) or JobState.FAILED
 
     async def delete(self, namespace: str, name: str) -> None:
         pid_file, _, _ = self._files(namespace, name)
         if pid_file.exists():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+
+
+def _exit_state(rc_file: Path) -> JobState | None:
+    """How the Job ended, by the exit code its wrapper wrote; None while there is none."""
+    if not rc_file.exists():
+        return None
+    return JobState.SUCCEEDED if rc_file.read_text().strip() == "0" else JobState.FAILED
 
 
 def _alive(pid: int) -> bool:
