@@ -18,6 +18,7 @@ from shardcast.forecast import batch
 from shardcast.forecast.challenge import Challenge, run_challenge
 from shardcast.forecast.context import Context
 from shardcast.forecast.select import CANDIDATES, backtest, backtest_origins
+from shardcast.forecast.shift import SHIFT_MISSES
 from shardcast.reconcile.challenge_pool import ChallengePool
 from shardcast.reconcile.challengers import Challengers
 from shardcast.reconcile.policy_cycle import PolicyState
@@ -70,6 +71,31 @@ def test_a_winning_challenger_replaces_the_batch_model_and_later_cycles_forecast
     assert forecaster.last is not None
     point, _, _ = winner.forecast(PolicySpec.from_dict(SPEC).forecast.context(END + 4 * STEP))
     assert np.allclose(forecaster.last.forecast[WINS].forecast.point, point)
+
+
+def test_a_level_shift_drops_the_challenger_and_the_load_now_is_forecast(
+        pool: ChallengePool) -> None:
+    metrics, state, sink = one_trace(WINS), state_with(pool), Sink()
+    for _ in range(2):
+        cycle(metrics, state, [WINS], sink)
+    forecaster = state.forecaster
+    assert forecaster is not None
+    forecaster.challengers.pending[WINS].result(timeout=60)
+    metrics.advanced = 1
+    assert cycle(metrics, state, [WINS], sink).models[WINS][0] == "sarimax"
+    shifted = metrics.series[WINS].copy()
+    shifted[len(shifted) - 199:] += 4.0  # four more cores from END + 2 steps on
+    metrics.series[WINS] = shifted
+    for advanced in range(2, 2 + SHIFT_MISSES):  # one cycle per sample, as on the grid
+        metrics.advanced = advanced
+        after = cycle(metrics, state, [WINS], sink)
+    assert after.models[WINS][0] == "persistence"
+    reason = sink.writes[-1][WINS]["fallbackReason"]
+    assert "(a level shift)" in reason and "sarimax" not in reason  # the batch's model left
+    assert WINS not in forecaster.challengers.winners
+    assert forecaster.last is not None
+    now = shifted[len(shifted) - 201 + 1 + SHIFT_MISSES]  # the sample at END + advanced
+    assert np.allclose(forecaster.last.forecast[WINS].forecast.point, now)
 
 
 def test_a_losing_challenger_changes_nothing(pool: ChallengePool,

@@ -87,6 +87,7 @@ def test_an_overload_the_point_sees_end_too_soon_is_relieved_when_the_band_says_
     wide = plan(cluster(0.1), settings)
     assert [(m.shard, m.target) for m in wide.moves] == [("warm", "b")]
     assert "removes 63% of a's expected overload" in wide.moves[0].reason  # not now's
+    assert "a projected to 78%" in wide.moves[0].reason  # the peak after the copy lands
 
 
 def test_a_policy_acting_on_the_upper_bound_relieves_the_bounds_excess() -> None:

@@ -6,7 +6,8 @@ horizons it is the baseline to beat, and on a shard whose regime just changed it
 
 A full fit replays the whole history once (for every grid parameter at the same time); after it,
 each new sample costs one vectorised recursion step, so a cycle over 10,000 shards is a handful of
-array operations rather than 10,000 model refits.
+array operations rather than 10,000 model refits. Between refits a row whose samples leave
+its band for good (a level shift, `shift.py`) is handed to persistence.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from shardcast.forecast.bands import ErrorBands
 from shardcast.forecast.boosted import Boosted, BoostedPair
 from shardcast.forecast.holt_winters import GRID, HoltWintersState, initial_state
+from shardcast.forecast.shift import ShiftWatch
 
 MAX_ERROR_CELLS = 2_000_000  # errors per model kept at once while calibrating (float64: 16 MB)
 RECENT_BAND_SEASONS = 2  # intervals from the errors of the last two seasons' origins
@@ -42,15 +44,19 @@ class BatchForecaster:
     last: np.ndarray  # (n,): the latest observed sample, persistence's forecast
     model: np.ndarray  # (n,) int: the code (MODEL_NAMES) of the model that won the backtest
     bands: ErrorBands  # the chosen model's error quantiles, per shard and step
+    fallback: ErrorBands  # persistence's, for rows handed to it after a level shift
     mae: np.ndarray  # (n, len(MODEL_NAMES)): each model's backtest mean absolute error
     scale: np.ndarray  # in-sample seasonal-naive MAE: the denominator of MASE
     interval_level: float
     boosters: tuple[Boosted, ...] = ()  # the boosted models rows use (one per retrain interval)
     booster: np.ndarray = field(default_factory=lambda: np.empty(0, int))  # index, -1: none
+    watch: ShiftWatch = field(default_factory=lambda: ShiftWatch.empty(0))
 
     def __post_init__(self) -> None:
         if len(self.booster) != self.size:
             self.booster = np.full(self.size, -1)
+        if len(self.watch.runs) != self.size:
+            self.watch = ShiftWatch.empty(self.size)
 
     @property
     def size(self) -> int:
@@ -60,19 +66,34 @@ class BatchForecaster:
     def model_names(self) -> list[str]:
         return [MODEL_NAMES[code] for code in self.model]
 
+    def shifted_from(self, row: int) -> str | None:
+        """The model `row` followed before a level shift handed it to persistence (None: no
+        shift since its fit)."""
+        code = int(self.watch.left[row])
+        return MODEL_NAMES[code] if code >= 0 else None
+
     @property
     def backtest_mase(self) -> np.ndarray:
         """MASE of the chosen model on recent history (below 1 beats seasonal-naive's scale)."""
         chosen = self.mae[np.arange(self.size), self.model]
         return np.asarray(chosen / np.where(self.scale > 0, self.scale, np.nan))
 
-    def update(self, observed: np.ndarray) -> None:
-        """Absorb the next sample of every shard (NaN where a shard has none)."""
+    def update(self, observed: np.ndarray) -> np.ndarray:
+        """Absorb the next sample of every shard (NaN where a shard has none). Rows whose
+        samples have left their band (a level shift) follow persistence until refitted, where
+        it was among their candidates (scored in the backtest); they are returned."""
+        shifted = np.flatnonzero(self.watch.observe(observed) & (self.model != PERSISTENCE)
+                                 & np.isfinite(self.mae[:, PERSISTENCE]))
+        self.watch.left[shifted] = self.model[shifted]
+        self.model[shifted] = PERSISTENCE
+        self.bands.lower[shifted] = self.fallback.lower[shifted]
+        self.bands.upper[shifted] = self.fallback.upper[shifted]
         slot = self.holt_winters.phase
         known = ~np.isnan(observed)
         self.recent[:, slot] = np.where(known, observed, self.recent[:, slot])
         self.last = np.where(known, observed, self.last)
         self.holt_winters.step(observed)
+        return shifted
 
     def forecast(self, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Point, lower and upper bound, each (n, steps), never below zero (utilization)."""
@@ -84,6 +105,7 @@ class BatchForecaster:
         self._boosted_point(point)
         lower = np.maximum(point + self.bands.lower[:, :steps], 0.0)
         upper = np.maximum(point + self.bands.upper[:, :steps], 0.0)
+        self.watch.expect(lower, upper)
         return np.maximum(point, 0.0), lower, upper
 
     def _boosted_point(self, point: np.ndarray) -> None:
@@ -102,9 +124,10 @@ class BatchForecaster:
     def take(self, rows: np.ndarray) -> BatchForecaster:
         """The forecaster of a subset of the shards (copies)."""
         return BatchForecaster(self.holt_winters.take(rows), self.recent[rows], self.last[rows],
-                               self.model[rows], self.bands.take(rows), self.mae[rows],
-                               self.scale[rows], self.interval_level, self.boosters,
-                               self.booster[rows])._pruned()
+                               self.model[rows], self.bands.take(rows),
+                               self.fallback.take(rows), self.mae[rows], self.scale[rows],
+                               self.interval_level, self.boosters, self.booster[rows],
+                               self.watch.take(rows))._pruned()
 
     def _pruned(self) -> BatchForecaster:
         """The boosted models no row uses any longer dropped, one copy of each kept (a refit
@@ -143,6 +166,9 @@ class BatchForecaster:
         self.recent[rows], self.last[rows], self.model[rows] = (other.recent, other.last,
                                                                 other.model)
         self.bands.lower[rows], self.bands.upper[rows] = other.bands.lower, other.bands.upper
+        self.fallback.lower[rows] = other.fallback.lower
+        self.fallback.upper[rows] = other.fallback.upper
+        self.watch.forget(rows)
         self.mae[rows], self.scale[rows] = other.mae, other.scale
         self.booster[rows] = np.where(other.booster >= 0, other.booster + len(self.boosters), -1)
         self.boosters = self.boosters + other.boosters
@@ -227,11 +253,12 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
         chosen_errors[:, rows] = errors[code][:, rows]
     recent = np.empty((n, period))
     recent[:, (length - period + np.arange(period)) % period] = history[:, -period:]
+    banded = -min(origins, RECENT_BAND_SEASONS * period)
     return BatchForecaster(
         holt_winters=state, recent=recent, last=history[:, -1].astype(float), model=model,
-        bands=ErrorBands.from_errors(chosen_errors[-min(origins, RECENT_BAND_SEASONS * period):],
-                                     interval_level), mae=mae,
-        scale=scale, interval_level=interval_level)
+        bands=ErrorBands.from_errors(chosen_errors[banded:], interval_level),
+        fallback=ErrorBands.from_errors(errors[PERSISTENCE][banded:], interval_level),
+        mae=mae, scale=scale, interval_level=interval_level)
 
 
 def _weighted_mae(errors: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -328,9 +355,13 @@ def _concatenate(parts: list[BatchForecaster]) -> BatchForecaster:
         recent=cat([p.recent for p in parts]), last=cat([p.last for p in parts]),
         model=cat([p.model for p in parts]),
         bands=ErrorBands(cat([p.bands.lower for p in parts]), cat([p.bands.upper for p in parts])),
+        fallback=ErrorBands(cat([p.fallback.lower for p in parts]),
+                            cat([p.fallback.upper for p in parts])),
         mae=cat([p.mae for p in parts]), scale=cat([p.scale for p in parts]),
         interval_level=parts[0].interval_level,
         boosters=tuple(b for p in parts for b in p.boosters),
         booster=cat([np.where(p.booster >= 0, p.booster + offset, -1)
                      for p, offset in zip(parts, np.cumsum([0] + [len(p.boosters) for p in parts]),
-                                          strict=False)]))._pruned()
+                                          strict=False)]),
+        watch=ShiftWatch(cat([p.watch.runs for p in parts]),
+                         cat([p.watch.left for p in parts])))._pruned()

@@ -50,13 +50,17 @@ class FleetModel:
         if not keep:
             self.end_seconds = None
 
-    def absorb(self, columns: np.ndarray, end_seconds: int) -> None:
+    def absorb(self, columns: np.ndarray, end_seconds: int) -> set[str]:
         """Each new grid sample of every row (columns: rows x k, oldest first) up to
-        `end_seconds`: one vectorised recursion step per sample, no replay of history."""
+        `end_seconds`: one vectorised recursion step per sample, no replay of history. The
+        rows found to have shifted level on the way (handed to persistence) are returned."""
+        shifted: set[str] = set()
         if self.forecaster is not None:
             for column in columns.T:
-                self.forecaster.update(np.asarray(column, dtype=float))
+                rows = self.forecaster.update(np.asarray(column, dtype=float))
+                shifted.update(self.names[row] for row in rows)
         self.end_seconds = end_seconds
+        return shifted
 
     def fit(self, names: list[str], histories: np.ndarray, end_seconds: int, period: int,
             horizon: int, interval_level: float, now_seconds: float, retrain_seconds: float,
@@ -92,6 +96,12 @@ class FleetModel:
             at = now_seconds if full else -math.inf
             self.fitted_at = np.concatenate([self.fitted_at, np.full(len(new), at)])
         self.end_seconds = end_seconds
+
+    def shifted_from(self, name: str) -> str | None:
+        """The model `name` followed before a level shift since its fit, if it had one."""
+        if self.forecaster is None or name not in self._by_name:
+            return None
+        return self.forecaster.shifted_from(self._by_name[name])
 
     def standing_in(self) -> set[str]:
         """Rows whose forecast is still the baselines' (no full fit yet)."""

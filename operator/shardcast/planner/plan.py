@@ -181,7 +181,7 @@ def _best_move(node: str, shards: list[ShardView], projection: _Projection,
             rank = (not fixes, price.total if fixes else -relief / max(price.total, 1e-9))
             if best is None or rank < best[0]:
                 peak = lead + int(np.argmax(before[lead:]))
-                reason = (f"{node} projected to {before.max():.0%} (threshold "
+                reason = (f"{node} projected to {before[peak]:.0%} (threshold "
                           f"{settings.threshold:.0%}) in {peak * settings.step_seconds // 60} "
                           f"min; {shard.name} carries {shard.load[peak] / capacity[source]:.0%}"
                           f"; {projection.names[target]} peaks at {after[target].max():.0%} "

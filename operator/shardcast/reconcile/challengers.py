@@ -55,6 +55,12 @@ class Challengers:
             for name in [n for n in book if n not in names]:
                 del book[name]
 
+    def drop(self, names: set[str]) -> None:
+        """Give up the winners of `names` (the batch model stands in until they are won
+        again at their next challenge)."""
+        for name in names & self.winners.keys():
+            del self.winners[name]
+
     def collect(self) -> Collected:
         """Adopt every finished challenge: its winner replaces the shard's challenger, a loss
         or a failure leaves the shard to the batch model."""

@@ -25,6 +25,7 @@ from shardcast.forecast import batch
 from shardcast.forecast.challenge import Challenge
 from shardcast.forecast.fleet import FleetModel
 from shardcast.forecast.history import prepare_rows
+from shardcast.forecast.shift import SHIFT_MISSES
 from shardcast.forecast.types import Forecast
 from shardcast.reconcile.challengers import CHALLENGERS, Challengers, Collected
 from shardcast.reconcile.history_store import HistoryStore, Read, ReadKind
@@ -283,7 +284,9 @@ class PolicyForecaster:
                                     now_seconds)
 
     def _absorb(self, end: int) -> None:
-        """Feed the model the store's samples since the instant it last absorbed."""
+        """Feed the model the store's samples since the instant it last absorbed. A shard
+        whose level shifted on the way loses its challenger too: it learnt the old regime,
+        and persistence forecasts until the shard is refitted and challenged again."""
         model = self.model
         if model.end_seconds is None or model.end_seconds >= end:
             model.end_seconds = end if model.forecaster is None else model.end_seconds
@@ -293,7 +296,7 @@ class PolicyForecaster:
             model.retain(set())
             return
         rows = self.store.rows(model.names)
-        model.absorb(self.store.newest(rows, k), end)
+        self.challengers.drop(model.absorb(self.store.newest(rows, k), end))
 
     def _due(self, now_seconds: float) -> list[str]:
         """The rows whose full fit this pass can afford, of those with their whole window."""
@@ -364,8 +367,13 @@ class PolicyForecaster:
     def _fallback_reason(self, shard: str, model: str) -> str | None:
         """Why a shard whose policy names a model got another (None when it did not): a
         baseline stands in until the first full fit, the batch Holt-Winters for a statsmodels
-        model until a challenger wins."""
+        model until a challenger wins, persistence after a level shift until the next fit."""
         wanted = self.forecast.model
+        left = self.model.shifted_from(shard)
+        if left is not None and model == batch.MODEL_NAMES[batch.PERSISTENCE]:
+            return (f"the load left the {self.forecast.interval_level:.0%} band of {left} on "
+                    f"one side {SHIFT_MISSES} samples in a row (a level shift): persistence, "
+                    "the load now, forecasts until the next refit")
         if wanted in (model, "auto"):
             return None
         allowed = {batch.MODEL_NAMES[m] for m in MODELS.get(wanted, MODELS["auto"])}

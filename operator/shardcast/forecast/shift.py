@@ -1,0 +1,68 @@
+"""Level shifts between refits: a shard whose samples keep landing outside its forecast's band,
+on the same side, has left the regime its model learnt.
+
+A model is chosen on its backtest and then runs on fixed parameters until the next refit (a
+retrain interval in the operator, a day in the simulator). A VM idle for days that jumps to
+40% of a node is still forecast near zero, with the narrow band its idle history earned, for
+the rest of that interval; its node looks as if it were about to empty. Three samples in a row
+outside a calibrated 90% band on one side happen by chance about once in four thousand steps;
+after a level shift they happen at once. The rows found are handed to persistence (the load
+now, which follows any shift at the next sample) until the next refit chooses again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SHIFT_MISSES = 3  # consecutive samples outside the band, on one side, that mark a shift
+
+
+@dataclass
+class ShiftWatch:
+    """The bounds of the latest forecast and each row's run of misses since (signed: above the
+    upper bound counts up, below the lower one down, a sample inside resets it)."""
+
+    runs: np.ndarray  # (n,) int
+    left: np.ndarray  # (n,) int: the model (code) a row followed before a shift, -1: none
+    lower: np.ndarray | None = field(default=None)  # (n, H): the latest forecast's bounds
+    upper: np.ndarray | None = field(default=None)
+    seen: int = 0  # samples absorbed since that forecast
+
+    @classmethod
+    def empty(cls, size: int) -> ShiftWatch:
+        return cls(np.zeros(size, dtype=int), np.full(size, -1))
+
+    def expect(self, lower: np.ndarray, upper: np.ndarray) -> None:
+        """A forecast was made: the next samples are judged against its bounds, step by step."""
+        self.lower, self.upper, self.seen = lower, upper, 0
+
+    def observe(self, observed: np.ndarray) -> np.ndarray:
+        """Judge the next sample of every row (NaN: none); the rows whose run just reached
+        SHIFT_MISSES, their runs reset. Samples beyond the latest forecast's horizon, or with
+        no forecast made since the state changed, are not judged."""
+        if self.lower is None or self.upper is None or self.seen >= self.lower.shape[1]:
+            return np.zeros(len(self.runs), dtype=bool)
+        low, high = self.lower[:, self.seen], self.upper[:, self.seen]
+        self.seen += 1
+        known = ~np.isnan(observed)
+        above, below = known & (observed > high), known & (observed < low)
+        self.runs = np.where(above, np.maximum(self.runs, 0) + 1,
+                             np.where(below, np.minimum(self.runs, 0) - 1,
+                                      np.where(known, 0, self.runs)))
+        shifted = np.abs(self.runs) >= SHIFT_MISSES
+        self.runs[shifted] = 0
+        return np.asarray(shifted)
+
+    def take(self, rows: np.ndarray) -> ShiftWatch:
+        """The runs of a subset of the rows; the forecast's bounds are dropped (the next
+        forecast sets them again)."""
+        return ShiftWatch(self.runs[rows].copy(), self.left[rows].copy())
+
+    def forget(self, rows: np.ndarray) -> None:
+        """Rows refitted: their runs start over, and no sample is judged until the next
+        forecast (the bounds held were the old model's)."""
+        self.runs[rows] = 0
+        self.left[rows] = -1
+        self.lower = self.upper = None
