@@ -33,7 +33,7 @@ def test_a_shard_whose_level_jumps_follows_persistence_and_the_others_keep_their
     ahead = np.stack([daily(1, 20, seed=3)[:10], daily(1, 20, seed=4)[:10]])
     ahead[0, 2:] += 40  # shard 0 jumps by 40 at the third sample
     forecast_and_absorb(fitted, ahead[:, :2 + SHIFT_MISSES - 1])
-    assert fitted.model[0] == before[0]  # two misses are not yet a shift
+    assert fitted.model[0] == before[0]  # one miss short of a shift
     forecast_and_absorb(fitted, ahead[:, 2 + SHIFT_MISSES - 1:])
     assert fitted.model[0] == batch.PERSISTENCE
     assert fitted.model[1] == before[1]
@@ -66,14 +66,18 @@ def test_a_refit_row_starts_over_and_samples_without_a_forecast_are_not_judged()
 
 
 def test_a_run_counts_misses_on_one_side_in_a_row_within_the_forecasts_horizon() -> None:
+    horizon = SHIFT_MISSES + 2
     watch = ShiftWatch.empty(3)
-    watch.expect(np.zeros((3, 4)), np.ones((3, 4)))
-    # row 0 above twice then inside; row 1 above, below, above; row 2 below every time
-    samples = np.array([[2.0, 2.0, -1.0], [2.0, -1.0, -1.0], [0.5, 2.0, -1.0]])
-    shifted = [watch.observe(s) for s in samples]
-    assert not shifted[0].any() and not shifted[1].any()
-    assert shifted[2].tolist() == [False, False, True]
-    assert watch.runs.tolist() == [0, 1, 0]
-    watch.observe(np.array([2.0, 2.0, np.nan]))  # a missing sample keeps the run
-    assert watch.runs.tolist() == [1, 2, 0]
-    assert not watch.observe(np.array([2.0, 2.0, 2.0])).any()  # past the 4-step horizon
+    watch.expect(np.zeros((3, horizon)), np.ones((3, horizon)))
+    # row 0 above, then inside once; row 1 above and below by turns; row 2 below every time
+    above, below, inside = 2.0, -1.0, 0.5
+    for step in range(SHIFT_MISSES - 1):
+        row0 = inside if step == SHIFT_MISSES - 2 else above
+        row1 = below if (SHIFT_MISSES - 2 - step) % 2 == 0 else above  # ends below
+        assert not watch.observe(np.array([row0, row1, below])).any()
+    assert watch.runs.tolist() == [0, -1, 1 - SHIFT_MISSES]
+    assert watch.observe(np.array([above, above, below])).tolist() == [False, False, True]
+    assert watch.runs.tolist() == [1, 1, 0]  # row 2's run reset once reported
+    watch.observe(np.array([above, above, np.nan]))  # a missing sample keeps the run
+    assert watch.runs.tolist() == [2, 2, 0]
+    assert not watch.observe(np.array([above, above, above])).any()  # past the horizon
