@@ -43,6 +43,7 @@ class BatchForecaster:
     recent: np.ndarray  # (n, m): the last season of samples, slot-indexed like the season state
     last: np.ndarray  # (n,): the latest observed sample, persistence's forecast
     model: np.ndarray  # (n,) int: the code (MODEL_NAMES) of the model that won the backtest
+    # (a row whose load shifted level since forecasts with persistence: `effective_model`)
     bands: ErrorBands  # the chosen model's error quantiles, per shard and step
     fallback: ErrorBands  # persistence's, for rows handed to it after a level shift
     mae: np.ndarray  # (n, len(MODEL_NAMES)): each model's backtest mean absolute error
@@ -63,31 +64,32 @@ class BatchForecaster:
         return len(self.scale)
 
     @property
+    def effective_model(self) -> np.ndarray:
+        """The code of the model each row forecasts with now."""
+        return np.where(self.watch.shifted, PERSISTENCE, self.model)
+
+    @property
     def model_names(self) -> list[str]:
-        return [MODEL_NAMES[code] for code in self.model]
+        return [MODEL_NAMES[code] for code in self.effective_model]
 
     def shifted_from(self, row: int) -> str | None:
-        """The model `row` followed before a level shift handed it to persistence (None: no
-        shift since its fit)."""
-        code = int(self.watch.left[row])
-        return MODEL_NAMES[code] if code >= 0 else None
+        """The model `row` chose, while a level shift has it forecast with persistence (None:
+        no shift)."""
+        return MODEL_NAMES[self.model[row]] if self.watch.shifted[row] else None
 
     @property
     def backtest_mase(self) -> np.ndarray:
-        """MASE of the chosen model on recent history (below 1 beats seasonal-naive's scale)."""
-        chosen = self.mae[np.arange(self.size), self.model]
+        """MASE of the model in use on recent history (below 1 beats seasonal-naive's scale)."""
+        chosen = self.mae[np.arange(self.size), self.effective_model]
         return np.asarray(chosen / np.where(self.scale > 0, self.scale, np.nan))
 
     def update(self, observed: np.ndarray) -> np.ndarray:
         """Absorb the next sample of every shard (NaN where a shard has none). Rows whose
-        samples have left their band (a level shift) follow persistence until refitted, where
-        it was among their candidates (scored in the backtest); they are returned."""
-        shifted = np.flatnonzero(self.watch.observe(observed) & (self.model != PERSISTENCE)
-                                 & np.isfinite(self.mae[:, PERSISTENCE]))
-        self.watch.left[shifted] = self.model[shifted]
-        self.model[shifted] = PERSISTENCE
-        self.bands.lower[shifted] = self.fallback.lower[shifted]
-        self.bands.upper[shifted] = self.fallback.upper[shifted]
+        samples have left their model's band (a level shift) forecast with persistence until
+        they are back inside it, where persistence was among their candidates (scored in the
+        backtest); those that left it now are returned."""
+        eligible = (self.model != PERSISTENCE) & np.isfinite(self.mae[:, PERSISTENCE])
+        shifted = np.flatnonzero(self.watch.observe(observed, eligible))
         slot = self.holt_winters.phase
         known = ~np.isnan(observed)
         self.recent[:, slot] = np.where(known, observed, self.recent[:, slot])
@@ -96,16 +98,22 @@ class BatchForecaster:
         return shifted
 
     def forecast(self, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Point, lower and upper bound, each (n, steps), never below zero (utilization)."""
+        """Point, lower and upper bound, each (n, steps), never below zero (utilization).
+        Each row's own model's bounds are kept for judging the samples that follow."""
         slots = (self.holt_winters.phase + np.arange(steps)) % self.recent.shape[1]
+        persistence = np.repeat(self.last[:, None], steps, axis=1)
         point = np.select(
             [self.model[:, None] == HOLT_WINTERS, self.model[:, None] == PERSISTENCE],
-            [self.holt_winters.point(steps), np.repeat(self.last[:, None], steps, axis=1)],
-            self.recent[:, slots])
+            [self.holt_winters.point(steps), persistence], self.recent[:, slots])
         self._boosted_point(point)
-        lower = np.maximum(point + self.bands.lower[:, :steps], 0.0)
-        upper = np.maximum(point + self.bands.upper[:, :steps], 0.0)
-        self.watch.expect(lower, upper)
+        self.watch.expect(np.maximum(point + self.bands.lower[:, :steps], 0.0),
+                          np.maximum(point + self.bands.upper[:, :steps], 0.0))
+        shifted = self.watch.shifted[:, None]
+        point = np.where(shifted, persistence, point)
+        lower = np.maximum(point + np.where(shifted, self.fallback.lower[:, :steps],
+                                            self.bands.lower[:, :steps]), 0.0)
+        upper = np.maximum(point + np.where(shifted, self.fallback.upper[:, :steps],
+                                            self.bands.upper[:, :steps]), 0.0)
         return np.maximum(point, 0.0), lower, upper
 
     def _boosted_point(self, point: np.ndarray) -> None:
@@ -363,5 +371,4 @@ def _concatenate(parts: list[BatchForecaster]) -> BatchForecaster:
         booster=cat([np.where(p.booster >= 0, p.booster + offset, -1)
                      for p, offset in zip(parts, np.cumsum([0] + [len(p.boosters) for p in parts]),
                                           strict=False)]),
-        watch=ShiftWatch(cat([p.watch.runs for p in parts]),
-                         cat([p.watch.left for p in parts])))._pruned()
+        watch=ShiftWatch.concatenate([p.watch for p in parts]))._pruned()

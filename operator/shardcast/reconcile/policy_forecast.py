@@ -25,7 +25,7 @@ from shardcast.forecast import batch
 from shardcast.forecast.challenge import Challenge
 from shardcast.forecast.fleet import FleetModel
 from shardcast.forecast.history import prepare_rows
-from shardcast.forecast.shift import SHIFT_MISSES
+from shardcast.forecast.shift import SHIFT_HITS, SHIFT_MISSES
 from shardcast.forecast.types import Forecast
 from shardcast.reconcile.challengers import CHALLENGERS, Challengers, Collected
 from shardcast.reconcile.history_store import HistoryStore, Read, ReadKind
@@ -367,13 +367,14 @@ class PolicyForecaster:
     def _fallback_reason(self, shard: str, model: str) -> str | None:
         """Why a shard whose policy names a model got another (None when it did not): a
         baseline stands in until the first full fit, the batch Holt-Winters for a statsmodels
-        model until a challenger wins, persistence after a level shift until the next fit."""
+        model until a challenger wins, persistence while a level shift lasts."""
         wanted = self.forecast.model
         left = self.model.shifted_from(shard)
         if left is not None and model == batch.MODEL_NAMES[batch.PERSISTENCE]:
             return (f"the load left the {self.forecast.interval_level:.0%} band of {left} on "
                     f"one side {SHIFT_MISSES} samples in a row (a level shift): persistence, "
-                    "the load now, forecasts until the next refit")
+                    f"the load now, forecasts until {SHIFT_HITS} samples in a row are back "
+                    "inside it or the shard is refitted")
         if wanted in (model, "auto"):
             return None
         allowed = {batch.MODEL_NAMES[m] for m in MODELS.get(wanted, MODELS["auto"])}
