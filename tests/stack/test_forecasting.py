@@ -86,9 +86,9 @@ def test_the_forecast_command_reads_a_shard_like_the_operator(
 def test_a_level_shift_hands_the_shard_to_persistence_with_a_reason(
         operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
     """A live series from PromQL alone (an hourly cycle, a 97 s ripple no season explains)
-    that steps up by 40 a minute after the Shard is created: the shard's fitted model is
+    that steps up by 40 ninety seconds after the Shard is created: the shard's fitted model is
     trusted before the step and handed to persistence about six samples after it."""
-    step_at = int(time.time()) + 60
+    step_at = int(time.time()) + 90  # the full fit comes a grid step or two after creation
     query = (f"vector(50) + 10 * sin(vector(time()) * {2 * math.pi / 3600})"
              f" + 2 * sin(vector(time()) * {2 * math.pi / 97})"
              f" + 40 * (time() > bool {step_at})")
@@ -98,13 +98,13 @@ def test_a_level_shift_hands_the_shard_to_persistence_with_a_reason(
     apply(kubeconfig, namespace, shard("stepped", query), live)
     fitted = wait_for(kubeconfig, namespace, "shard/stepped",
                       lambda o: o.get("status", {}).get("prediction", {}).get(
-                          "fallbackReason") == "", timeout_seconds=50)
+                          "fallbackReason") == "", timeout_seconds=80)
     assert time.time() < step_at, "the full fit came too late to see the step after it"
     assert fitted["status"]["prediction"]["model"] != "persistence"
     assert fitted["status"]["prediction"]["point"] < 75
     shifted = wait_for(kubeconfig, namespace, "shard/stepped",
                        lambda o: "level shift" in o["status"]["prediction"]["fallbackReason"],
-                       timeout_seconds=60 + 6 * 15 + 60)
+                       timeout_seconds=90 + 6 * 15 + 60)
     prediction = shifted["status"]["prediction"]
     assert time.time() > step_at + 5 * 15  # not before six samples after the step
     assert prediction["model"] == "persistence"
