@@ -6,8 +6,9 @@ horizons it is the baseline to beat, and on a shard whose regime just changed it
 
 A full fit replays the whole history once (for every grid parameter at the same time); after it,
 each new sample costs one vectorised recursion step, so a cycle over 10,000 shards is a handful of
-array operations rather than 10,000 model refits. Between refits a row whose samples leave
-its band for good (a level shift, `shift.py`) is handed to persistence.
+array operations rather than 10,000 model refits. Between refits a row whose samples keep
+leaving its band on one side (a level shift, `shift.py`) forecasts with persistence until they
+are back inside it.
 """
 
 from __future__ import annotations
