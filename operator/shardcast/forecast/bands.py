@@ -33,6 +33,11 @@ class ErrorBands:
         return ErrorBands(self.lower[rows], self.upper[rows])
 
     @staticmethod
+    def concatenate(parts: list[ErrorBands]) -> ErrorBands:
+        return ErrorBands(np.concatenate([p.lower for p in parts]),
+                          np.concatenate([p.upper for p in parts]))
+
+    @staticmethod
     def choose(mask: np.ndarray, if_true: ErrorBands, if_false: ErrorBands) -> ErrorBands:
         pick = mask[:, None]
         return ErrorBands(np.where(pick, if_true.lower, if_false.lower),

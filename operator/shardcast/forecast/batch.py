@@ -109,12 +109,10 @@ class BatchForecaster:
         self._boosted_point(point)
         self.watch.expect(np.maximum(point + self.bands.lower[:, :steps], 0.0),
                           np.maximum(point + self.bands.upper[:, :steps], 0.0))
-        shifted = self.watch.shifted[:, None]
-        point = np.where(shifted, persistence, point)
-        lower = np.maximum(point + np.where(shifted, self.fallback.lower[:, :steps],
-                                            self.bands.lower[:, :steps]), 0.0)
-        upper = np.maximum(point + np.where(shifted, self.fallback.upper[:, :steps],
-                                            self.bands.upper[:, :steps]), 0.0)
+        point = np.where(self.watch.shifted[:, None], persistence, point)
+        bands = ErrorBands.choose(self.watch.shifted, self.fallback, self.bands)
+        lower = np.maximum(point + bands.lower[:, :steps], 0.0)
+        upper = np.maximum(point + bands.upper[:, :steps], 0.0)
         return np.maximum(point, 0.0), lower, upper
 
     def _boosted_point(self, point: np.ndarray) -> None:
@@ -363,9 +361,8 @@ def _concatenate(parts: list[BatchForecaster]) -> BatchForecaster:
             np.concatenate([s.season for s in hw], axis=1), hw[0].phase),
         recent=cat([p.recent for p in parts]), last=cat([p.last for p in parts]),
         model=cat([p.model for p in parts]),
-        bands=ErrorBands(cat([p.bands.lower for p in parts]), cat([p.bands.upper for p in parts])),
-        fallback=ErrorBands(cat([p.fallback.lower for p in parts]),
-                            cat([p.fallback.upper for p in parts])),
+        bands=ErrorBands.concatenate([p.bands for p in parts]),
+        fallback=ErrorBands.concatenate([p.fallback for p in parts]),
         mae=cat([p.mae for p in parts]), scale=cat([p.scale for p in parts]),
         interval_level=parts[0].interval_level,
         boosters=tuple(b for p in parts for b in p.boosters),

@@ -98,7 +98,7 @@ class FleetModel:
         self.end_seconds = end_seconds
 
     def shifted_from(self, name: str) -> str | None:
-        """The model `name` followed before a level shift since its fit, if it had one."""
+        """The model `name` chose, while a level shift has it forecast with persistence."""
         if self.forecaster is None or name not in self._by_name:
             return None
         return self.forecaster.shifted_from(self._by_name[name])

@@ -285,8 +285,9 @@ class PolicyForecaster:
 
     def _absorb(self, end: int) -> None:
         """Feed the model the store's samples since the instant it last absorbed. A shard
-        whose level shifted on the way loses its challenger too: it learnt the old regime,
-        and persistence forecasts until the shard is refitted and challenged again."""
+        whose level shifted on the way loses its challenger too: it learnt the old regime;
+        the batch model (persistence while the shift lasts) forecasts until it is won again
+        at the shard's next challenge."""
         model = self.model
         if model.end_seconds is None or model.end_seconds >= end:
             model.end_seconds = end if model.forecaster is None else model.end_seconds
