@@ -78,7 +78,8 @@ def test_the_forecast_command_reads_a_shard_like_the_operator(
                                        "--policy", "kv"])
     assert result.exit_code == 0, result.output
     assert f"{namespace}/live: shardcast_trace_value" in result.output
-    for model in ("seasonal-naive", "holt-winters", "ets", "sarimax"):
+    for model in ("seasonal-naive", "holt-winters", "ets", "sarimax", "persistence",
+                  "cycle-naive"):
         assert f"  {model}" in result.output  # auto backtested every candidate
     assert "1h" in result.output
 
@@ -111,3 +112,33 @@ def test_a_level_shift_hands_the_shard_to_persistence_with_a_reason(
     assert f"the 90% band of {fitted['status']['prediction']['model']}" in (
         prediction["fallbackReason"])
     assert prediction["point"] > 75  # the load now, not the hourly cycle learnt before
+
+
+def test_a_job_every_ten_minutes_is_forecast_from_its_last_run(
+        operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
+    """A live series from PromQL alone: a job in the first two minutes of every ten whose size
+    drifts over hours, on a base load. The policy's season is an hour, which a day-old or
+    hour-old copy of the job gets wrong; the operator finds the ten-minute cycle in the
+    shard's own history and forecasts each run from the last one."""
+    size = f"(30 + 20 * sin(vector(time()) * {2 * math.pi / 11987}))"
+    query = (f"vector(30) + {size} * (vector(time() % 600) < bool 120)"
+             f" + 2 * sin(vector(time()) * {2 * math.pi / 97})")
+    live = policy("auto")
+    live["spec"]["forecast"] = {"model": "auto", "step": "15s", "horizon": "5m",
+                                "historyWindow": "4h", "seasonalPeriod": "1h"}
+    apply(kubeconfig, namespace, shard("cron", query), live)
+    fitted = wait_for(kubeconfig, namespace, "shard/cron",
+                      lambda o: o.get("status", {}).get("prediction", {}).get(
+                          "fallbackReason") == "", timeout_seconds=80)
+    prediction = fitted["status"]["prediction"]
+    assert prediction["model"] == "cycle-naive"
+    assert prediction["backtestMASE"] < 0.7  # well under the hour-old copy's error
+    # Its peak is the next run, at the minute the last one ran, when one starts within the
+    # horizon (the grid's end is at most a minute before the pass); else the base load.
+    peak_at = parse_rfc3339(prediction["peakTime"]).timestamp()
+    computed_at = parse_rfc3339(prediction["computedAt"]).timestamp()
+    if prediction["peak"] > 45:
+        assert peak_at % 600 < 120
+    next_run = computed_at - computed_at % 600 + 600
+    if next_run + 15 <= computed_at - 60 + 300:
+        assert prediction["peak"] > 45

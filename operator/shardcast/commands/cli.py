@@ -66,7 +66,7 @@ def demo(seconds: float, plot_path: Path, dataplane: str) -> None:
               default="http://127.0.0.1:19090", show_default=True)
 @click.option("--model", default="auto", show_default=True,
               type=click.Choice(["auto", "seasonal-naive", "holt-winters", "ets", "sarimax",
-                                 "persistence"]))
+                                 "persistence", "cycle-naive"]))
 @click.option("--horizon", default="1h", show_default=True)
 @click.option("--history", "history_window", default="168h", show_default=True)
 @click.option("--level", default=0.9, show_default=True, help="Prediction interval coverage.")

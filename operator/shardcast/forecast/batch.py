@@ -1,5 +1,6 @@
-"""Forecasting many shards at once: Holt-Winters, seasonal-naive, persistence and one boosted
-model across the batch side by side, the best chosen per shard by its errors on recent history.
+"""Forecasting many shards at once: Holt-Winters, seasonal-naive, persistence, cycle-naive (a
+shorter cycle found in the shard's own history, `cycle.py`) and one boosted model across the
+batch side by side, the best chosen per shard by its errors on recent history.
 
 Persistence (the load now, carried forward) is what every reactive rebalancer assumes; at short
 horizons it is the baseline to beat, and on a shard whose regime just changed it often wins.
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from shardcast.forecast import cycle
 from shardcast.forecast.bands import ErrorBands
 from shardcast.forecast.boosted import Boosted, BoostedPair
 from shardcast.forecast.holt_winters import GRID, HoltWintersState, initial_state
@@ -27,13 +29,14 @@ RECENT_BAND_SEASONS = 2  # intervals from the errors of the last two seasons' or
 # The boosted model is backtested from every fourth origin only: its forecasts cost more than
 # the recursions', and 72 origins a day at 5-minute steps still calibrate a band.
 BOOSTED_ORIGIN_STRIDE = 4
-SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, BOOSTED = 0, 1, 2, 3
-MODEL_NAMES = ("seasonal-naive", "holt-winters", "persistence", "boosted")  # by the codes above
-ALL_MODELS = (SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, BOOSTED)
+SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, BOOSTED, CYCLE_NAIVE = 0, 1, 2, 3, 4
+MODEL_NAMES = ("seasonal-naive", "holt-winters", "persistence", "boosted",
+               "cycle-naive")  # by the codes above
+ALL_MODELS = (SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, BOOSTED, CYCLE_NAIVE)
 FITTED_MODELS = (HOLT_WINTERS, BOOSTED)  # the rest (the baselines) need no fit
 # Those a single shard's history can be backtested with (`challenge`); the boosted model learns
 # from a whole batch.
-PER_SHARD_MODELS = (SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE)
+PER_SHARD_MODELS = (SEASONAL_NAIVE, HOLT_WINTERS, PERSISTENCE, CYCLE_NAIVE)
 
 
 @dataclass
@@ -49,6 +52,7 @@ class BatchForecaster:
     fallback: ErrorBands  # persistence's, for rows handed to it after a level shift
     mae: np.ndarray  # (n, len(MODEL_NAMES)): each model's backtest mean absolute error
     scale: np.ndarray  # in-sample seasonal-naive MAE: the denominator of MASE
+    cycle: np.ndarray  # (n,) int: the cycle in steps cycle-naive repeats (`cycle.detect`)
     interval_level: float
     boosters: tuple[Boosted, ...] = ()  # the boosted models rows use (one per retrain interval)
     booster: np.ndarray = field(default_factory=lambda: np.empty(0, int))  # index, -1: none
@@ -106,6 +110,7 @@ class BatchForecaster:
         point = np.select(
             [self.model[:, None] == HOLT_WINTERS, self.model[:, None] == PERSISTENCE],
             [self.holt_winters.point(steps), persistence], self.recent[:, slots])
+        self._cycle_point(point)
         self._boosted_point(point)
         self.watch.expect(np.maximum(point + self.bands.lower[:, :steps], 0.0),
                           np.maximum(point + self.bands.upper[:, :steps], 0.0))
@@ -114,6 +119,15 @@ class BatchForecaster:
         lower = np.maximum(point + bands.lower[:, :steps], 0.0)
         upper = np.maximum(point + bands.upper[:, :steps], 0.0)
         return np.maximum(point, 0.0), lower, upper
+
+    def _cycle_point(self, point: np.ndarray) -> None:
+        """Overwrite the rows that chose cycle-naive with the latest samples at the same points
+        of their cycles (all within the season of samples kept)."""
+        rows = np.flatnonzero(self.model == CYCLE_NAIVE)
+        ahead = np.arange(point.shape[1])
+        back = cycle.lags(self.cycle[rows], point.shape[1])
+        slots = (self.holt_winters.phase + ahead[None, :] - back) % self.recent.shape[1]
+        point[rows] = self.recent[rows[:, None], slots]
 
     def _boosted_point(self, point: np.ndarray) -> None:
         """Overwrite the rows that chose the boosted model with its forecast, from the season
@@ -133,7 +147,8 @@ class BatchForecaster:
         return BatchForecaster(self.holt_winters.take(rows), self.recent[rows], self.last[rows],
                                self.model[rows], self.bands.take(rows),
                                self.fallback.take(rows), self.mae[rows], self.scale[rows],
-                               self.interval_level, self.boosters, self.booster[rows],
+                               self.cycle[rows], self.interval_level, self.boosters,
+                               self.booster[rows],
                                self.watch.take(rows))._pruned()
 
     def _pruned(self) -> BatchForecaster:
@@ -176,7 +191,7 @@ class BatchForecaster:
         self.fallback.lower[rows] = other.fallback.lower
         self.fallback.upper[rows] = other.fallback.upper
         self.watch.forget(rows)
-        self.mae[rows], self.scale[rows] = other.mae, other.scale
+        self.mae[rows], self.scale[rows], self.cycle[rows] = other.mae, other.scale, other.cycle
         self.booster[rows] = np.where(other.booster >= 0, other.booster + len(self.boosters), -1)
         self.boosters = self.boosters + other.boosters
         self._pruned()
@@ -232,8 +247,13 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
     n, length = history.shape
     origins = _origins(history, period, horizon, calibration_origins)
     start = length - origins - horizon  # first calibration origin
-    errors = {SEASONAL_NAIVE: _naive_errors(history, period, horizon, start, origins),
+    # The cycle is found before the calibration origins, so its backtest stays out of sample.
+    cycles = (cycle.detect(history[:, :start], period, horizon) if CYCLE_NAIVE in models
+              else np.full(n, period))
+    errors = {SEASONAL_NAIVE: _naive_errors(history, np.full(n, period), horizon, start, origins),
               PERSISTENCE: _persistence_errors(history, horizon, start, origins)}
+    if CYCLE_NAIVE in models:
+        errors[CYCLE_NAIVE] = _naive_errors(history, cycles, horizon, start, origins)
     scale = naive_scale(history, period)
     if booster is not None:
         errors[BOOSTED] = _boosted_errors(history, booster, scale, start, origins)
@@ -265,7 +285,7 @@ def _fit_chunk(history: np.ndarray, period: int, horizon: int, interval_level: f
         holt_winters=state, recent=recent, last=history[:, -1].astype(float), model=model,
         bands=ErrorBands.from_errors(chosen_errors[banded:], interval_level),
         fallback=ErrorBands.from_errors(errors[PERSISTENCE][banded:], interval_level),
-        mae=mae, scale=scale, interval_level=interval_level)
+        mae=mae, scale=scale, cycle=cycles, interval_level=interval_level)
 
 
 def _weighted_mae(errors: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -321,15 +341,17 @@ def _fit_holt_winters(history: np.ndarray, period: int, horizon: int,
     return chosen, errors
 
 
-def _naive_errors(history: np.ndarray, period: int, horizon: int, start: int,
+def _naive_errors(history: np.ndarray, cycles: np.ndarray, horizon: int, start: int,
                   origins: int) -> np.ndarray:
-    """actual - seasonal-naive forecast made at each origin t for t+1..t+horizon."""
+    """actual - the naive forecast made at each origin t for t+1..t+horizon: the latest sample
+    at the same point of each row's cycle (n,) (the season: seasonal-naive)."""
     steps = np.arange(1, horizon + 1)
-    back = period * np.ceil(steps / period).astype(int)  # same slot, latest season before t
+    back = cycle.lags(cycles, horizon)  # same point, latest cycle before t
+    rows = np.arange(len(history))[:, None]
     errors = np.empty((origins, len(history), horizon))
     for k in range(origins):
         t = start + k
-        errors[k] = history[:, t + steps] - history[:, t + steps - back]
+        errors[k] = history[:, t + steps] - history[rows, t + steps - back]
     return errors
 
 
@@ -364,7 +386,7 @@ def _concatenate(parts: list[BatchForecaster]) -> BatchForecaster:
         bands=ErrorBands.concatenate([p.bands for p in parts]),
         fallback=ErrorBands.concatenate([p.fallback for p in parts]),
         mae=cat([p.mae for p in parts]), scale=cat([p.scale for p in parts]),
-        interval_level=parts[0].interval_level,
+        cycle=cat([p.cycle for p in parts]), interval_level=parts[0].interval_level,
         boosters=tuple(b for p in parts for b in p.boosters),
         booster=cat([np.where(p.booster >= 0, p.booster + offset, -1)
                      for p, offset in zip(parts, np.cumsum([0] + [len(p.boosters) for p in parts]),

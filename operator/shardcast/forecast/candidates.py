@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from shardcast.forecast import batch
+from shardcast.forecast import batch, cycle
 from shardcast.forecast.compact import CompactState, EtsState, SarimaxState
 from shardcast.forecast.context import Context
 from shardcast.forecast.holt_winters import initial_state
@@ -46,8 +46,7 @@ def _steps(context: Context) -> np.ndarray:
 
 def _season_back(context: Context, steps: np.ndarray) -> np.ndarray:
     """How far back the same season slot was last observed, for each forecast step."""
-    period = context.period_steps
-    return (period * np.ceil(steps / period).astype(int))[None, :]
+    return cycle.lags(np.array([context.period_steps]), len(steps))
 
 
 @dataclass(frozen=True)
@@ -57,14 +56,29 @@ class SeasonalNaive:
     name: str = "seasonal-naive"
 
     def fit(self, train: np.ndarray, context: Context) -> Fitted:
-        return _SeasonalNaiveFitted()
+        return _NaiveFitted(context.period_steps)
 
 
 @dataclass(frozen=True)
-class _SeasonalNaiveFitted:
+class CycleNaive:
+    """Same point one cycle earlier, for a cycle shorter than the season found in the training
+    data (`cycle.py`): an hourly job's next hour."""
+
+    name: str = "cycle-naive"
+
+    def fit(self, train: np.ndarray, context: Context) -> Fitted:
+        found = cycle.detect(train[None, :], context.period_steps, context.horizon_steps)
+        return _NaiveFitted(int(found[0]))
+
+
+@dataclass(frozen=True)
+class _NaiveFitted:
+    cycle_steps: int
+
     def predict(self, history: np.ndarray, context: Context, origins: np.ndarray) -> np.ndarray:
         steps = _steps(context)
-        return np.asarray(history[origins[:, None] + steps[None, :] - _season_back(context, steps)])
+        back = cycle.lags(np.array([self.cycle_steps]), len(steps))
+        return np.asarray(history[origins[:, None] + steps[None, :] - back])
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 from shardcast.forecast.calibration import AdaptiveInterval
 from shardcast.forecast.candidates import (
     Candidate,
+    CycleNaive,
     Ets,
     Fitted,
     HoltWinters,
@@ -28,7 +29,7 @@ from shardcast.forecast.types import Forecast, ForecastRejected
 
 BASELINE = SeasonalNaive()
 CANDIDATES: dict[str, Candidate] = {
-    c.name: c for c in (BASELINE, Persistence(), HoltWinters(), Ets(), Sarimax())}
+    c.name: c for c in (BASELINE, Persistence(), CycleNaive(), HoltWinters(), Ets(), Sarimax())}
 # What a candidate may raise instead of a forecast; each makes it lose the selection.
 REJECTIONS = (ForecastRejected, np.linalg.LinAlgError, ValueError)
 ABSURD_FACTOR = 10.0  # a forecast ten times the largest value ever seen is a broken fit

@@ -43,6 +43,7 @@ MODELS = {
     "sarimax": (batch.HOLT_WINTERS,),
     "seasonal-naive": (batch.SEASONAL_NAIVE,),
     "persistence": (batch.PERSISTENCE,),
+    "cycle-naive": (batch.CYCLE_NAIVE,),
 }
 READ_CHUNK_SHARDS = 5000  # shards per read: bounds what one answer holds in memory
 # A new shard's first read: this many seasons plus two horizons, the baselines' need and a
