@@ -67,8 +67,8 @@ def _scale(loads: np.ndarray, total_mean: float) -> None:
     a shard larger than a node cannot be balanced by moving it, only by splitting it."""
     for _ in range(5):
         loads *= total_mean / loads.mean(axis=1).sum()
-        peaks = loads.max(axis=1)
-        loads *= np.minimum(1.0, MAX_SHARD_PEAK / peaks)[:, None]
+        peaks = loads.max(axis=1)  # zero for a VM that stayed idle: nothing to scale down
+        loads *= np.minimum(1.0, MAX_SHARD_PEAK / np.where(peaks > 0, peaks, 1.0))[:, None]
     loads *= total_mean / loads.mean(axis=1).sum()
 
 
