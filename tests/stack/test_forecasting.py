@@ -38,6 +38,18 @@ def policy(model: str) -> dict[str, Any]:
                                   "intervalLevel": 0.9}}}
 
 
+def fitted_live(kubeconfig: Path, namespace: str, name: str, query: str) -> dict[str, Any]:
+    """The Shard `name` on a live PromQL series (its whole window there at once), under an
+    auto policy at 15 s steps with an hourly season, once its first full fit is written."""
+    live = policy("auto")
+    live["spec"]["forecast"] = {"model": "auto", "step": "15s", "horizon": "5m",
+                                "historyWindow": "4h", "seasonalPeriod": "1h"}
+    apply(kubeconfig, namespace, shard(name, query), live)
+    return wait_for(kubeconfig, namespace, f"shard/{name}",
+                    lambda o: o.get("status", {}).get("prediction", {}).get(
+                        "fallbackReason") == "", timeout_seconds=80)
+
+
 def test_a_real_trace_gets_a_forecast_and_a_missing_series_gets_none(
         operator: KopfRunner, kubeconfig: Path, namespace: str) -> None:
     apply(kubeconfig, namespace, shard("live", replay_query(TRACE, state_dir())),
@@ -93,13 +105,7 @@ def test_a_level_shift_hands_the_shard_to_persistence_with_a_reason(
     query = (f"vector(50) + 10 * sin(vector(time()) * {2 * math.pi / 3600})"
              f" + 2 * sin(vector(time()) * {2 * math.pi / 97})"
              f" + 40 * (time() > bool {step_at})")
-    live = policy("auto")
-    live["spec"]["forecast"] = {"model": "auto", "step": "15s", "horizon": "5m",
-                                "historyWindow": "4h", "seasonalPeriod": "1h"}
-    apply(kubeconfig, namespace, shard("stepped", query), live)
-    fitted = wait_for(kubeconfig, namespace, "shard/stepped",
-                      lambda o: o.get("status", {}).get("prediction", {}).get(
-                          "fallbackReason") == "", timeout_seconds=80)
+    fitted = fitted_live(kubeconfig, namespace, "stepped", query)
     assert time.time() < step_at, "the full fit came too late to see the step after it"
     assert fitted["status"]["prediction"]["model"] != "persistence"
     assert fitted["status"]["prediction"]["point"] < 75
@@ -123,14 +129,7 @@ def test_a_job_every_ten_minutes_is_forecast_from_its_last_run(
     size = f"(30 + 20 * sin(vector(time()) * {2 * math.pi / 11987}))"
     query = (f"vector(30) + {size} * (vector(time() % 600) < bool 120)"
              f" + 2 * sin(vector(time()) * {2 * math.pi / 97})")
-    live = policy("auto")
-    live["spec"]["forecast"] = {"model": "auto", "step": "15s", "horizon": "5m",
-                                "historyWindow": "4h", "seasonalPeriod": "1h"}
-    apply(kubeconfig, namespace, shard("cron", query), live)
-    fitted = wait_for(kubeconfig, namespace, "shard/cron",
-                      lambda o: o.get("status", {}).get("prediction", {}).get(
-                          "fallbackReason") == "", timeout_seconds=80)
-    prediction = fitted["status"]["prediction"]
+    prediction = fitted_live(kubeconfig, namespace, "cron", query)["status"]["prediction"]
     assert prediction["model"] == "cycle-naive"
     assert prediction["backtestMASE"] < 0.7  # well under the hour-old copy's error
     # Its peak is the next run, at the minute the last one ran, when one starts within the
